@@ -1,0 +1,27 @@
+# relkd: `make demo` (the main job) and `make test` create .venv (Python 3.10) when missing.
+PY := .venv/bin/python
+SETUP := .venv/.relkd-installed
+
+.PHONY: setup demo test lint format clean
+
+$(SETUP): requirements.txt pyproject.toml tools/setup_env.sh
+	bash tools/setup_env.sh
+
+setup: $(SETUP)
+
+demo: $(SETUP)
+	$(PY) tools/demo.py
+
+test: $(SETUP)
+	$(PY) -m pytest tests -q --timeout 900 $(PYTEST_ARGS)
+
+lint: $(SETUP)
+	$(PY) -m ruff check projects tests tools train_net.py configs
+	$(PY) -m black --check -l 100 projects tests tools train_net.py configs
+
+format: $(SETUP)
+	$(PY) -m ruff check --fix projects tests tools train_net.py configs
+	$(PY) -m black -q -l 100 projects tests tools train_net.py configs
+
+clean:
+	rm -rf .venv output

@@ -1,0 +1,27 @@
+"""Optimiser, schedule and trainer settings shared by the ``digits_det`` configs (CPU)."""
+
+from detectron2.config import LazyCall as L
+from detectron2.model_zoo import get_config
+
+from relkd.engine.schedules import multistep_with_warmup
+
+# x0.1 at 75% and 90% of train.max_iter (follows `train.max_iter=N` overrides), 200-iter warm-up
+lr_multiplier = L(multistep_with_warmup)(max_iter="${train.max_iter}", warmup_iters=200)
+
+
+def train_settings(output_dir: str, max_iter: int):
+    train = get_config("common/train.py").train
+    train.update(
+        output_dir=output_dir,
+        max_iter=max_iter,
+        eval_period=0,  # evaluate once, after the last iteration
+        log_period=20,
+        device="cpu",
+        seed=0,
+    )
+    train.checkpointer.update(period=max_iter // 2, max_to_keep=2)
+    return train
+
+
+optimizer = get_config("common/optim.py").SGD
+optimizer.lr = 0.01

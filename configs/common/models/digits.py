@@ -1,0 +1,57 @@
+"""Detectors sized for ``digits_det`` on a CPU, derived from detectron2's model-zoo configs.
+
+Same depths as the papers (ResNet-50 teacher, ResNet-18 student) at a reduced base width, BN
+(trained from scratch: nothing may be downloaded), anchors scaled to 8-64 px objects and a
+2-conv head. ``width=64, fpn_channels=256`` would give the standard model-zoo widths.
+"""
+
+from detectron2 import model_zoo
+from detectron2.config import LazyCall as L
+from detectron2.layers import ShapeSpec
+
+from relkd.modeling import resnet_stages
+
+NUM_CLASSES = 10
+
+
+def _backbone(model, depth: int, width: int, fpn_channels: int) -> None:
+    bottom_up = model.backbone.bottom_up
+    bottom_up.stem.out_channels = width
+    bottom_up.stem.norm = "BN"
+    bottom_up.freeze_at = 0
+    bottom_up.stages = L(resnet_stages)(depth=depth, width=width, stride_in_1x1=True, norm="BN")
+    model.backbone.out_channels = fpn_channels
+
+
+def retinanet(depth: int, width: int = 32, fpn_channels: int = 64, head_convs: int = 2):
+    """RetinaNet config node: ResNet-``depth``-FPN (p3-p7), BN, 8-128 px anchors."""
+    model = model_zoo.get_config("common/models/retinanet.py").model
+    _backbone(model, depth, width, fpn_channels)
+    res5_channels = width * (4 if depth >= 50 else 1) * 8
+    model.backbone.top_block.in_channels = res5_channels
+    model.head.input_shape = [ShapeSpec(channels=fpn_channels)] * 5
+    model.head.conv_dims = [fpn_channels] * head_convs
+    model.anchor_generator.sizes = [
+        [x, x * 2 ** (1 / 3), x * 2 ** (2 / 3)] for x in (8, 16, 32, 64, 128)
+    ]
+    model.num_classes = NUM_CLASSES
+    return model
+
+
+def faster_rcnn(depth: int, width: int = 32, fpn_channels: int = 64, fc_dim: int = 256):
+    """Faster R-CNN config node: ResNet-``depth``-FPN (p2-p6), BN, 8-128 px RPN anchors."""
+    model = model_zoo.get_config("common/models/mask_rcnn_fpn.py").model
+    model.roi_heads.update(mask_in_features=None, mask_pooler=None, mask_head=None)
+    _backbone(model, depth, width, fpn_channels)
+    rpn = model.proposal_generator
+    rpn.head.in_channels = fpn_channels
+    rpn.anchor_generator.sizes = [[8], [16], [32], [64], [128]]
+    rpn.pre_nms_topk = (1000, 500)
+    rpn.post_nms_topk = (500, 300)
+    heads = model.roi_heads
+    heads.num_classes = NUM_CLASSES
+    heads.batch_size_per_image = 128
+    heads.box_head.input_shape = ShapeSpec(channels=fpn_channels, height=7, width=7)
+    heads.box_head.fc_dims = [fc_dim, fc_dim]
+    heads.box_predictor.input_shape = ShapeSpec(channels=fc_dim)
+    return model

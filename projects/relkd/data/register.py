@@ -1,0 +1,114 @@
+"""Register ``digits_det_train`` / ``digits_det_val`` with detectron2's catalogs.
+
+Registration is cheap and idempotent. The files are generated on first use (the first
+``DatasetCatalog.get``), under an inter-process file lock, into a temporary folder that is
+renamed into place, so several processes (``launch`` workers, parallel tests) can race safely.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+
+from .digits_det import CLASS_NAMES, DigitsDetSpec, generate_split
+
+SPLITS = ("train", "val")
+_DONE = "READY"
+
+
+def _repo_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+
+
+def default_root() -> str:
+    """``$RELKD_DATASETS/digits_det``, else ``$DETECTRON2_DATASETS/digits_det``, else
+    ``<relkd repository>/datasets/digits_det`` (independent of the working directory)."""
+    base = os.environ.get("RELKD_DATASETS", os.environ.get("DETECTRON2_DATASETS"))
+    return os.path.join(base or os.path.join(_repo_root(), "datasets"), "digits_det")
+
+
+def _stamp(spec: DigitsDetSpec) -> str:
+    return repr(sorted(asdict(spec).items()))
+
+
+def build_digits_det(root: str | None = None, spec: DigitsDetSpec | None = None) -> str:
+    """Generate the dataset files under ``root`` unless an identical copy is there.
+
+    Returns:
+        The dataset root. ``root/train.json``, ``root/val.json`` and the PNG folders exist.
+    """
+    root = os.path.abspath(root or default_root())
+    spec = spec or DigitsDetSpec()
+    ready = os.path.join(root, _DONE)
+
+    def is_ready() -> bool:
+        if not os.path.exists(ready):
+            return False
+        with open(ready) as f:
+            return f.read() == _stamp(spec)
+
+    if is_ready():
+        return root
+    parent = os.path.dirname(root)
+    os.makedirs(parent, exist_ok=True)
+    with open(os.path.join(parent, f".{os.path.basename(root)}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if is_ready():  # another process built it while we waited
+            return root
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(root)}-", dir=parent)
+        for split in SPLITS:
+            generate_split(tmp, split, spec)
+        with open(os.path.join(tmp, _DONE), "w") as f:
+            f.write(_stamp(spec))
+        if os.path.exists(root):
+            shutil.rmtree(root)
+        os.rename(tmp, root)
+    return root
+
+
+def register_digits_det(root: str | None = None, spec: DigitsDetSpec | None = None) -> list[str]:
+    """Register ``digits_det_train`` and ``digits_det_val``; files are built on first use.
+
+    Calling it again with the same arguments, or with none, is a no-op; with a different root or
+    spec it raises, because detectron2's catalogs hold one definition per name.
+
+    Returns:
+        The registered dataset names.
+    """
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from detectron2.data.datasets import load_coco_json
+
+    if root is None and spec is None and all(f"digits_det_{s}" in DatasetCatalog for s in SPLITS):
+        return [f"digits_det_{s}" for s in SPLITS]
+    root = os.path.abspath(root or default_root())
+    spec = spec or DigitsDetSpec()
+    names = []
+    for split in SPLITS:
+        name = f"digits_det_{split}"
+        names.append(name)
+        json_file = os.path.join(root, f"{split}.json")
+        if name in DatasetCatalog.list():
+            old = MetadataCatalog.get(name).get("json_file")
+            if old != json_file or MetadataCatalog.get(name).get("spec") != _stamp(spec):
+                raise ValueError(
+                    f"{name} is already registered with json_file={old!r}; cannot re-register it "
+                    f"at {json_file!r} with a different spec in the same process"
+                )
+            continue
+
+        def load(split=split, json_file=json_file, name=name):
+            build_digits_det(root, spec)
+            return load_coco_json(json_file, os.path.join(root, split), name)
+
+        DatasetCatalog.register(name, load)
+        MetadataCatalog.get(name).set(
+            json_file=json_file,
+            image_root=os.path.join(root, split),
+            evaluator_type="coco",
+            thing_classes=list(CLASS_NAMES),
+            spec=_stamp(spec),
+        )
+    return names

@@ -1,0 +1,100 @@
+"""The ``Distiller`` interface and the ``DistillInputs`` bundle a meta-architecture hands it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class DistillInputs:
+    """Everything one training iteration offers a distiller.
+
+    Attributes:
+        images: the student's preprocessed batch, ``(B, 3, H, W)``.
+        image_sizes: unpadded ``(h, w)`` per image.
+        student_features: ``{name: (B, C_s, H_l, W_l)}`` for the names the distillers asked for.
+        teacher_features: ``{name: (B, C_t, H_l', W_l')}``, detached.
+        gt_instances: per-image ``Instances`` with ``gt_boxes`` and ``gt_classes``.
+        anchors: the student's anchors, one ``Boxes`` of ``(H_l * W_l * A, 4)`` per level in
+            ``anchor_levels`` order (RPN anchors for Faster R-CNN, head anchors for RetinaNet);
+            ``None`` unless a distiller asked for them.
+        anchor_levels: feature names the anchor levels belong to.
+        proposals: RPN proposals (Faster R-CNN only), or ``None``.
+        iteration: the training iteration (``EventStorage.iter``).
+        extras: anything a meta-architecture adds for specific distillers.
+    """
+
+    images: torch.Tensor
+    image_sizes: list[tuple[int, int]]
+    student_features: dict[str, torch.Tensor]
+    teacher_features: dict[str, torch.Tensor]
+    gt_instances: list
+    anchors: list | None = None
+    anchor_levels: list[str] | None = None
+    proposals: list | None = None
+    iteration: int = 0
+    extras: dict = field(default_factory=dict)
+
+
+class Distiller(nn.Module):
+    """Base class of all distillers.
+
+    A subclass sets ``name``, lists what it needs in :meth:`required_features`, builds its
+    trainable modules in :meth:`setup` (called once by the meta-architecture, which knows the
+    student's and teacher's feature shapes) and returns its *unweighted* terms from
+    :meth:`compute`. :meth:`forward` applies ``loss_weight`` and the warm-up and prefixes keys.
+
+    Args:
+        loss_weight: global multiplier of every term.
+        warmup_iters: terms are multiplied by 0 (keys and graph kept) before this iteration.
+    """
+
+    name: str = "distiller"
+
+    def __init__(self, *, loss_weight: float = 1.0, warmup_iters: int = 0):
+        super().__init__()
+        if not loss_weight >= 0:
+            raise ValueError(f"{type(self).__name__}: loss_weight must be >= 0, got {loss_weight}")
+        if warmup_iters < 0:
+            raise ValueError(
+                f"{type(self).__name__}: warmup_iters must be >= 0, got {warmup_iters}"
+            )
+        self.loss_weight = float(loss_weight)
+        self.warmup_iters = int(warmup_iters)
+
+    def required_features(self) -> dict:
+        """``{"student": [names], "teacher": [names], "anchors": bool}``."""
+        return {"student": [], "teacher": [], "anchors": False}
+
+    def loss_keys(self) -> list[str]:
+        """The exact keys :meth:`forward` returns (checked for collisions across distillers)."""
+        return [f"loss_{self.name}_{t}" for t in self.terms()]
+
+    def terms(self) -> list[str]:
+        raise NotImplementedError
+
+    def setup(self, student_shapes: dict, teacher_shapes: dict) -> None:
+        """Check feature names and channels; build adapters. ``*_shapes``: ``{name: ShapeSpec}``."""
+        req = self.required_features()
+        for side, shapes in (("student", student_shapes), ("teacher", teacher_shapes)):
+            missing = [n for n in req.get(side, []) if n not in shapes]
+            if missing:
+                raise ValueError(
+                    f"{type(self).__name__}: the {side} produces no feature(s) {missing}; "
+                    f"available: {sorted(shapes)}"
+                )
+
+    def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """Unweighted loss terms ``{term: scalar}``."""
+        raise NotImplementedError
+
+    def weight_at(self, iteration: int) -> float:
+        return 0.0 if iteration < self.warmup_iters else self.loss_weight
+
+    def forward(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        terms = self.compute(inputs)
+        w = self.weight_at(inputs.iteration)
+        return {f"loss_{self.name}_{k}": v * w for k, v in terms.items()}

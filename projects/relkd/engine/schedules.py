@@ -1,0 +1,44 @@
+"""LR multipliers defined relative to ``max_iter`` so that ``train.max_iter=N`` overrides work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from detectron2.solver import WarmupParamScheduler
+from fvcore.common.param_scheduler import ConstantParamScheduler, MultiStepParamScheduler
+
+
+def multistep_with_warmup(
+    max_iter: int,
+    steps: Sequence[float] = (0.75, 0.9),
+    gamma: float = 0.1,
+    warmup_iters: int = 200,
+    warmup_factor: float = 0.001,
+) -> WarmupParamScheduler:
+    """Step schedule: multiply by ``gamma`` at each fraction in ``steps`` of ``max_iter``.
+
+    Args:
+        max_iter: total iterations (use ``"${train.max_iter}"`` in a LazyConfig).
+        steps: increasing fractions of ``max_iter`` in (0, 1).
+        warmup_iters: linear warm-up length, capped at ``max_iter``.
+    """
+    max_iter = int(max_iter)
+    if max_iter <= 0:
+        raise ValueError(f"multistep_with_warmup: max_iter must be > 0, got {max_iter}")
+    if any(not 0 < s < 1 for s in steps) or list(steps) != sorted(steps):
+        raise ValueError(f"multistep_with_warmup: steps must increase within (0, 1), got {steps}")
+    # very short runs (tests, smoke runs) collapse milestones that round to the same iteration
+    milestones = sorted({max(1, int(max_iter * s)) for s in steps} - {max_iter})
+    if milestones:
+        base = MultiStepParamScheduler(
+            values=[gamma**i for i in range(len(milestones) + 1)],
+            milestones=milestones,
+            num_updates=max_iter,
+        )
+    else:
+        base = ConstantParamScheduler(1.0)
+    return WarmupParamScheduler(
+        base,
+        warmup_factor=warmup_factor,
+        warmup_length=min(1.0, warmup_iters / max_iter),
+    )

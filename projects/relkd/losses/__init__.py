@@ -1,0 +1,1 @@
+"""Pure tensor loss functions and masks (no detectron2 state)."""

@@ -1,0 +1,7 @@
+"""Distilling meta-architectures: detectron2 detectors plus a frozen teacher and distillers."""
+
+from .distill import DistillMixin
+from .rcnn import DistillRCNN
+from .retinanet import DistillRetinaNet
+
+__all__ = ["DistillMixin", "DistillRCNN", "DistillRetinaNet"]

@@ -1,0 +1,120 @@
+"""``DistillMixin``: the teacher branch shared by every distilling meta-architecture."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..distillers.base import Distiller, DistillInputs
+from ..teacher import Teacher
+from ..utils.features import feature_shapes, record_features
+
+
+def _storage():
+    from detectron2.utils.events import _CURRENT_STORAGE_STACK
+
+    return _CURRENT_STORAGE_STACK[-1] if _CURRENT_STORAGE_STACK else None
+
+
+class DistillMixin:
+    """Adds a frozen teacher and a list of distillers to a detectron2 meta-architecture.
+
+    The host class must define ``backbone``, ``pixel_mean``, ``pixel_std`` and ``device``.
+    """
+
+    def _init_distill(self, teacher: Teacher, distillers: Sequence[Distiller]) -> None:
+        if not isinstance(teacher, Teacher):
+            raise TypeError(f"teacher must be a relkd.Teacher, got {type(teacher).__name__}")
+        # a plain attribute: not a submodule, so not in state_dict(), parameters() or DDP
+        self.teacher = teacher
+        self.distillers = nn.ModuleList(distillers)
+        seen: dict[str, str] = {}
+        for d in self.distillers:
+            if not isinstance(d, Distiller):
+                raise TypeError(f"distillers must be relkd Distillers, got {type(d).__name__}")
+            for key in d.loss_keys():
+                if key in seen:
+                    raise ValueError(
+                        f"Distillers {seen[key]} and {type(d).__name__} both emit {key!r}; give "
+                        "one of them another `name`"
+                    )
+                seen[key] = type(d).__name__
+        student_shapes = feature_shapes(self.backbone)
+        teacher_shapes = teacher.feature_shapes()
+        for d in self.distillers:
+            d.setup(student_shapes, teacher_shapes)
+        req = [d.required_features() for d in self.distillers]
+        self._student_names = sorted({n for r in req for n in r.get("student", [])})
+        self._teacher_names = sorted({n for r in req for n in r.get("teacher", [])})
+        self._needs_anchors = any(r.get("anchors", False) for r in req)
+        self._local_iter = 0
+        self.teacher.to(self.pixel_mean.device)
+
+    def _apply(self, fn, *args, **kwargs):
+        # `model.to(device)` / `.cuda()` move the teacher too (device only: it stays in fp32)
+        out = super()._apply(fn, *args, **kwargs)
+        if "teacher" in self.__dict__:
+            self.teacher.to(self.pixel_mean.device)
+        return out
+
+    def _record_student(self, store: dict):
+        """Context manager recording every named student feature during its forward."""
+        return record_features(self.backbone, store)
+
+    def _iteration(self) -> int:
+        storage = _storage()
+        return storage.iter if storage is not None else self._local_iter
+
+    def distill_losses(
+        self,
+        images,
+        student_features: dict[str, torch.Tensor],
+        gt_instances: list,
+        *,
+        anchors: list | None = None,
+        anchor_levels: list[str] | None = None,
+        proposals: list | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Run the teacher and every distiller; return their weighted loss terms.
+
+        Args:
+            images: the student's ``ImageList``.
+            student_features: every named student feature of this forward (FPN levels and,
+                when recorded, bottom-up stages).
+            gt_instances: per-image ground truth.
+        """
+        storage = _storage()
+        t0 = time.perf_counter()
+        teacher_feats = self.teacher.features(
+            images.tensor, images.image_sizes, self, self._teacher_names
+        )
+        if storage is not None:
+            storage.put_scalar("relkd/teacher/ms", (time.perf_counter() - t0) * 1e3)
+        inputs = DistillInputs(
+            images=images.tensor,
+            image_sizes=list(images.image_sizes),
+            student_features={n: student_features[n] for n in self._student_names},
+            teacher_features=teacher_feats,
+            gt_instances=gt_instances,
+            anchors=anchors,
+            anchor_levels=anchor_levels,
+            proposals=proposals,
+            iteration=self._iteration(),
+        )
+        losses: dict[str, torch.Tensor] = {}
+        for d in self.distillers:
+            t0 = time.perf_counter()
+            out = d(inputs)
+            for k, v in out.items():
+                if not torch.isfinite(v).all():
+                    raise FloatingPointError(
+                        f"Distillation term {k} is {v.item()} at iteration {inputs.iteration}"
+                    )
+            losses.update(out)
+            if storage is not None:
+                storage.put_scalar(f"relkd/{d.name}/ms", (time.perf_counter() - t0) * 1e3)
+        self._local_iter += 1
+        return losses

@@ -1,0 +1,64 @@
+"""``DistillRCNN``: detectron2's GeneralizedRCNN with a teacher branch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from detectron2.modeling import GeneralizedRCNN
+
+from ..distillers.base import Distiller
+from ..teacher import Teacher
+from .distill import DistillMixin
+
+
+class DistillRCNN(DistillMixin, GeneralizedRCNN):
+    """GeneralizedRCNN (Faster R-CNN) whose training losses include the distillers' terms.
+
+    GeneralizedRCNN does not expose its features, so only its short training branch is
+    re-implemented here (as detectron2's PanopticFPN does); inference is inherited.
+
+    Args:
+        teacher: the frozen teacher.
+        distillers: distillers whose terms are added to the detection losses.
+        **kwargs: GeneralizedRCNN's keyword arguments.
+    """
+
+    def __init__(self, *, teacher: Teacher, distillers: Sequence[Distiller], **kwargs):
+        super().__init__(**kwargs)
+        if self.proposal_generator is None:
+            raise ValueError("DistillRCNN needs a proposal_generator (an RPN)")
+        self._init_distill(teacher, distillers)
+
+    def forward(self, batched_inputs):
+        if not self.training:
+            return self.inference(batched_inputs)
+        images = self.preprocess_image(batched_inputs)
+        if "instances" not in batched_inputs[0]:
+            raise ValueError("DistillRCNN training needs 'instances' in every input")
+        gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+        store: dict = {}
+        with self._record_student(store):
+            features = self.backbone(images.tensor)
+        proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
+        _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
+        if self.vis_period > 0:
+            from detectron2.utils.events import get_event_storage
+
+            if get_event_storage().iter % self.vis_period == 0:
+                self.visualize_training(batched_inputs, proposals)
+        rpn = self.proposal_generator
+        anchors = None
+        if self._needs_anchors:
+            anchors = rpn.anchor_generator([features[f] for f in rpn.in_features])
+        losses = {**detector_losses, **proposal_losses}
+        losses.update(
+            self.distill_losses(
+                images,
+                store,
+                gt_instances,
+                anchors=anchors,
+                anchor_levels=list(rpn.in_features),
+                proposals=proposals,
+            )
+        )
+        return losses

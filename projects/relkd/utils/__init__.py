@@ -1,0 +1,1 @@
+"""Small helpers shared by the meta-architectures, the teacher and the distillers."""

@@ -1,0 +1,19 @@
+"""Spatial alignment of paired student/teacher maps."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def match_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Crop or zero-pad ``x`` (``(B, C, H, W)``) at the bottom/right to ``size``.
+
+    Used when two maps share a stride but were padded to different size divisibilities: the
+    top-left corner is the image in both, so cropping keeps cells aligned.
+    """
+    h, w = size
+    x = x[..., :h, :w]
+    if x.shape[-2:] != (h, w):
+        x = F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))
+    return x

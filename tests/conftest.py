@@ -1,0 +1,94 @@
+"""Shared fixtures: configs, a tiny real batch, and teacher checkpoints trained by relkd itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DETECTORS = ("retinanet", "faster_rcnn")
+
+
+def load_cfg(name: str, *overrides: str):
+    """Load ``configs/<name>`` with ``key=value`` overrides."""
+    from detectron2.config import LazyConfig
+
+    cfg = LazyConfig.load(os.path.join(REPO, "configs", name))
+    return LazyConfig.apply_overrides(cfg, list(overrides))
+
+
+def run_train_net(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``train_net.py`` from the command line as a user would."""
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "train_net.py"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert (
+        proc.returncode == 0
+    ), f"train_net.py {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def teacher_runs(tmp_path_factory):
+    """Train each digits teacher for 2 iterations through the CLI (with the final evaluation).
+
+    Returns ``{detector: output_dir}``; each holds ``model_final.pth`` and ``summary.json``.
+    """
+    root = tmp_path_factory.mktemp("teachers")
+    runs = {}
+    for det in DETECTORS:
+        out = str(root / det)
+        run_train_net(
+            "--config-file",
+            f"configs/digits/{det}_R50_teacher.py",
+            "train.max_iter=2",
+            f"train.output_dir={out}",
+            "dataloader.train.total_batch_size=2",
+            "dataloader.train.num_workers=0",
+            "dataloader.test.num_workers=0",
+        )
+        runs[det] = out
+    return runs
+
+
+@pytest.fixture(scope="session")
+def teacher_ckpt(teacher_runs):
+    return {det: os.path.join(out, "model_final.pth") for det, out in teacher_runs.items()}
+
+
+def distill_cfg(det: str, teacher_ckpt: dict, *overrides: str):
+    return load_cfg(
+        f"digits/{det}_R18_feature_mse.py",
+        f"model.teacher.weights={teacher_ckpt[det]}",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.num_workers=0",
+        *overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def digits_batch():
+    """Two real ``digits_det`` training inputs, as the train loader gives them."""
+    from detectron2.config import instantiate
+
+    cfg = load_cfg(
+        "digits/retinanet_R18_student.py",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.num_workers=0",
+    )
+    torch.manual_seed(0)
+    return next(iter(instantiate(cfg.dataloader.train)))
+
+
+def read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)

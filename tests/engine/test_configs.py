@@ -1,0 +1,73 @@
+"""Every config instantiates; COCO configs name model-zoo teachers and load them strictly."""
+
+import glob
+import os
+
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+
+from relkd import DistillRCNN, DistillRetinaNet, Teacher
+
+from ..conftest import REPO, load_cfg
+
+COCO = sorted(
+    os.path.relpath(p, os.path.join(REPO, "configs"))
+    for p in glob.glob(os.path.join(REPO, "configs/coco/*.py"))
+)
+
+
+def test_there_are_coco_configs_for_both_detectors():
+    assert {"coco/faster_rcnn_R50_feature_mse.py", "coco/retinanet_R50_feature_mse.py"} <= set(COCO)
+
+
+@pytest.mark.parametrize("name", COCO)
+def test_coco_config_instantiates_with_strictly_loaded_teacher(name, tmp_path):
+    cfg = load_cfg(name)
+    url = cfg.model.teacher.weights
+    assert url.startswith("https://dl.fbaipublicfiles.com/detectron2/COCO-Detection/"), url
+    # no download here: write a checkpoint of the teacher architecture and load that strictly
+    teacher_cfg = load_cfg(os.path.relpath(cfg.model.teacher.config, "configs"))
+    torch.manual_seed(0)
+    teacher_model = instantiate(teacher_cfg.model)
+    DetectionCheckpointer(teacher_model, str(tmp_path)).save("teacher")
+    cfg.model.teacher.weights = str(tmp_path / "teacher.pth")
+    model = instantiate(cfg.model)
+    assert isinstance(model, (DistillRCNN, DistillRetinaNet))
+    assert isinstance(model.teacher, Teacher)
+    t_params = dict(model.teacher.model.named_parameters())
+    for k, v in teacher_model.named_parameters():
+        assert torch.equal(t_params[k], v), k
+    # the student is the standard R50, the teacher is deeper
+    assert (
+        len(model.backbone.bottom_up.res4) == 6 and len(model.teacher.backbone.bottom_up.res4) == 23
+    )
+    assert cfg.train.max_iter == 180000 and cfg.train.init_checkpoint.endswith("R-50.pkl")
+
+
+def test_digits_configs_instantiate_plain_models():
+    for name in (
+        "retinanet_R50_teacher",
+        "retinanet_R18_student",
+        "faster_rcnn_R50_teacher",
+        "faster_rcnn_R18_student",
+    ):
+        cfg = load_cfg(f"digits/{name}.py")
+        model = instantiate(cfg.model)
+        heads = model if "retinanet" in name else model.roi_heads
+        assert heads.num_classes == 10
+        assert cfg.train.device == "cpu"
+        assert len(model.backbone.bottom_up.res4) == (6 if "R50" in name else 2)
+
+
+@pytest.mark.parametrize("max_iter", [1000, 4000])
+def test_schedule_follows_max_iter_override(max_iter):
+    cfg = load_cfg("digits/retinanet_R18_student.py", f"train.max_iter={max_iter}")
+    sched = instantiate(cfg.lr_multiplier)  # called with the fraction of training done
+    warm = 200 / max_iter
+    assert sched(0.0) == pytest.approx(0.001)
+    assert sched(warm / 2) == pytest.approx(0.001 + 0.999 * 0.5)
+    assert sched(0.5) == pytest.approx(1.0)
+    assert sched(0.76) == pytest.approx(0.1)
+    assert sched(0.91) == pytest.approx(0.01)

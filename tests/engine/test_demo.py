@@ -1,0 +1,40 @@
+"""tools/demo.py runs the three trainings and prints its table (a few iterations each)."""
+
+import os
+import subprocess
+import sys
+
+from ..conftest import REPO
+
+
+def test_demo_quick(tmp_path):
+    out = str(tmp_path / "demo")
+    proc = subprocess.run(
+        [sys.executable, "tools/demo.py", "--quick", "--output-root", out],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = open(os.path.join(out, "demo_retinanet.md")).read()
+    lines = table.strip().splitlines()
+    assert lines[0] == "| model | config | AP | AP50 | APs | s/iter |"
+    assert [line.split("|")[1].strip() for line in lines[2:]] == [
+        "teacher",
+        "student (baseline)",
+        "student + FeatureMSE",
+    ]
+    assert table in proc.stdout
+    for name in ("retinanet_R50_teacher", "retinanet_R18_student", "retinanet_R18_feature_mse"):
+        assert os.path.isfile(os.path.join(out, name, "model_final.pth"))
+    # the second run reuses the cached teacher instead of training it again
+    proc2 = subprocess.run(
+        [sys.executable, "tools/demo.py", "--quick", "--output-root", out],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc2.returncode == 0
+    assert "reusing the cached teacher" in proc2.stdout

@@ -1,0 +1,85 @@
+"""train_net.py from the command line, checkpoints without the teacher, and --resume."""
+
+import os
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+
+from relkd.engine import do_train
+
+from ..conftest import DETECTORS, distill_cfg, read_json, run_train_net
+
+
+def test_cli_trains_and_evaluates(teacher_runs):
+    for det in DETECTORS:
+        out = teacher_runs[det]
+        summary = read_json(os.path.join(out, "summary.json"))
+        assert summary["iterations"] == 2
+        bbox = summary["results"]["bbox"]
+        assert {"AP", "AP50", "AP75", "APs", "APm", "APl"} <= set(bbox)
+        assert summary["sec_per_iter"] > 0
+        expected = {"loss_cls", "loss_box_reg"}
+        if det == "faster_rcnn":
+            expected |= {"loss_rpn_cls", "loss_rpn_loc"}
+        assert expected == set(summary["last_losses"])
+        assert os.path.isfile(os.path.join(out, "config.yaml"))
+        assert os.path.isfile(os.path.join(out, "metrics.json"))
+
+
+def test_cli_eval_only(teacher_runs):
+    out = teacher_runs["retinanet"]
+    proc = run_train_net(
+        "--config-file",
+        "configs/digits/retinanet_R50_teacher.py",
+        "--eval-only",
+        f"train.init_checkpoint={out}/model_final.pth",
+        f"train.output_dir={out}/eval",
+        "dataloader.test.num_workers=0",
+    )
+    assert "copypaste: AP,AP50,AP75,APs,APm,APl" in proc.stdout + proc.stderr
+
+
+def _distill_run_cfg(teacher_ckpt, out, max_iter):
+    return distill_cfg(
+        "retinanet",
+        teacher_ckpt,
+        f"train.output_dir={out}",
+        f"train.max_iter={max_iter}",
+        "train.checkpointer.period=1",
+        "train.eval_period=0",
+        "dataloader.test.num_workers=0",
+        "dataloader.evaluator=null",  # no evaluation: the point here is the checkpoint
+    )
+
+
+def test_checkpoint_has_student_and_distillers_not_teacher(teacher_ckpt, tmp_path):
+    out = str(tmp_path / "run")
+    do_train(_distill_run_cfg(teacher_ckpt, out, 2))
+    ckpt = torch.load(os.path.join(out, "model_final.pth"), weights_only=False)
+    keys = ckpt["model"].keys()
+    assert any(k.startswith("distillers.0.adapters.p3") for k in keys)
+    assert any(k.startswith("backbone.bottom_up") for k in keys)
+    assert not any(k.startswith("teacher") for k in keys)
+    assert ckpt["iteration"] == 1
+    assert {"optimizer", "scheduler"} <= set(ckpt)
+
+
+def test_resume_restores_adapters_and_iteration(teacher_ckpt, tmp_path):
+    out = str(tmp_path / "run")
+    do_train(_distill_run_cfg(teacher_ckpt, out, 2))
+    saved = torch.load(os.path.join(out, "model_final.pth"), weights_only=False)["model"]
+
+    # a fresh model resumed from the directory holds the saved adapters, not its random init
+    cfg = _distill_run_cfg(teacher_ckpt, out, 3)
+    fresh = instantiate(cfg.model)
+    key = "distillers.0.adapters.p3.0.weight"
+    assert not torch.equal(fresh.state_dict()[key], saved[key])
+    DetectionCheckpointer(fresh, out).resume_or_load("", resume=True)
+    assert torch.equal(fresh.state_dict()[key], saved[key])
+
+    summary = do_train(cfg, resume=True)  # continues at iteration 2 and stops after 3
+    assert summary["iterations"] == 3
+    resumed = torch.load(os.path.join(out, "model_final.pth"), weights_only=False)
+    assert resumed["iteration"] == 2
+    assert not torch.equal(resumed["model"][key], saved[key])  # the adapter kept training

@@ -1,0 +1,141 @@
+"""DistillRetinaNet / DistillRCNN: teacher isolation, inference equivalence, a training step."""
+
+import copy
+
+import pytest
+import torch
+from detectron2.config import instantiate
+from detectron2.utils.events import EventStorage
+
+from relkd import DistillRCNN, DistillRetinaNet
+from relkd.distillers import FeatureMSE
+
+from ..conftest import DETECTORS, distill_cfg, load_cfg
+
+PLAIN = {
+    "retinanet": "digits/retinanet_R18_student.py",
+    "faster_rcnn": "digits/faster_rcnn_R18_student.py",
+}
+CLASSES = {"retinanet": DistillRetinaNet, "faster_rcnn": DistillRCNN}
+
+
+@pytest.fixture(scope="module", params=DETECTORS)
+def built(request, teacher_ckpt):
+    det = request.param
+    torch.manual_seed(0)
+    model = instantiate(distill_cfg(det, teacher_ckpt).model)
+    return det, model
+
+
+def test_class_and_teacher_isolation(built):
+    det, model = built
+    assert type(model) is CLASSES[det]
+    keys = model.state_dict().keys()
+    assert not any(k.startswith("teacher") for k in keys)
+    assert any(k.startswith("distillers.0.adapters") for k in keys)
+    teacher_params = {id(p) for p in model.teacher.model.parameters()}
+    assert not teacher_params & {id(p) for p in model.parameters()}
+    model.train()
+    assert not model.teacher.model.training
+    assert all(not p.requires_grad for p in model.teacher.model.parameters())
+
+
+def test_teacher_follows_student_device(built):
+    _, model = built
+    m = copy.deepcopy(model)
+    m.to(torch.device("meta"))
+    assert m.teacher.device.type == "meta"
+    assert next(m.teacher.model.parameters()).device.type == "meta"
+    assert model.teacher.device.type == "cpu"  # the original is untouched
+
+
+def test_inference_equals_plain_detectron2_model(built, digits_batch):
+    det, model = built
+    plain = instantiate(load_cfg(PLAIN[det]).model)
+    # strict: every key of the plain model is in the distilled one, under the same name
+    plain.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if not k.startswith("distillers.")},
+        strict=True,
+    )
+    if det == "retinanet":  # random heads score below 0.05: keep every candidate to compare
+        model.test_score_thresh = plain.test_score_thresh = 0.0
+    model.eval()
+    plain.eval()
+    inputs = [{"image": x["image"], "height": 128, "width": 128} for x in digits_batch]
+    with torch.no_grad():
+        a, b = model(inputs), plain(inputs)
+    model.train()
+    for ra, rb in zip(a, b):
+        ia, ib = ra["instances"], rb["instances"]
+        assert len(ia) > 0
+        assert torch.equal(ia.pred_boxes.tensor, ib.pred_boxes.tensor)
+        assert torch.equal(ia.scores, ib.scores)
+        assert torch.equal(ia.pred_classes, ib.pred_classes)
+
+
+def test_training_step_gradients(built, digits_batch):
+    det, model = built
+    model.train()
+    model.zero_grad()
+    with EventStorage(0) as storage:
+        losses = model(digits_batch)
+    distill_keys = sorted(k for k in losses if k.startswith("loss_feature_mse_"))
+    levels = (
+        ["p3", "p4", "p5", "p6", "p7"] if det == "retinanet" else ["p2", "p3", "p4", "p5", "p6"]
+    )
+    assert distill_keys == sorted(f"loss_feature_mse_{lv}" for lv in levels)
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert all(v.item() > 0 for k, v in losses.items() if k in distill_keys)
+    sum(losses.values()).backward()
+    for name, p in model.distillers.named_parameters():
+        assert p.grad is not None and torch.count_nonzero(p.grad) > 0, name
+    assert next(model.backbone.bottom_up.stem.parameters()).grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.teacher.model.parameters())
+    hist = storage.histories()
+    assert "relkd/teacher/ms" in hist and "relkd/feature_mse/ms" in hist
+
+
+def test_distill_loss_reaches_student_backbone(built, digits_batch):
+    # the distillation term alone must produce gradients in the student's backbone
+    _, model = built
+    model.train()
+    model.zero_grad()
+    with EventStorage(0):
+        losses = model(digits_batch)
+    sum(v for k, v in losses.items() if k.startswith("loss_feature_mse_")).backward()
+    assert next(model.backbone.bottom_up.stem.parameters()).grad.abs().sum() > 0
+
+
+def test_duplicate_loss_keys_raise(teacher_ckpt):
+    cfg = distill_cfg("retinanet", teacher_ckpt)
+    cfg.model.distillers = [
+        cfg.model.distillers[0],
+        copy.deepcopy(cfg.model.distillers[0]),
+    ]
+    with pytest.raises(ValueError, match="both emit 'loss_feature_mse_p3'"):
+        instantiate(cfg.model)
+
+
+def test_unknown_feature_lists_available(teacher_ckpt):
+    cfg = distill_cfg("retinanet", teacher_ckpt)
+    cfg.model.distillers = [{"_target_": FeatureMSE, "student_features": ["p2"]}]
+    with pytest.raises(
+        ValueError, match=r"student produces no feature\(s\) \['p2'\]; available: .*'p3'.*'res5'"
+    ):
+        instantiate(cfg.model)
+
+
+def test_nonfinite_term_raises_with_name(built, digits_batch):
+    _, model = built
+    model.train()
+    d = model.distillers[0]
+    orig = d.compute
+    d.compute = lambda inputs: {k: v * float("nan") for k, v in orig(inputs).items()}
+    try:
+        with (
+            EventStorage(7),
+            pytest.raises(FloatingPointError, match="loss_feature_mse_p\\d is nan at iteration 7"),
+        ):
+            model(digits_batch)
+    finally:
+        del d.compute

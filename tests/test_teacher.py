@@ -1,0 +1,134 @@
+"""Teacher: strict loading errors, freezing, re-normalisation and device following."""
+
+import os
+
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+
+from relkd import Teacher, TeacherLoadError
+
+from .conftest import load_cfg
+
+TEACHER_CFG = "configs/digits/retinanet_R50_teacher.py"
+
+
+@pytest.fixture(scope="module")
+def saved_teacher(tmp_path_factory):
+    """A digits RetinaNet teacher checkpoint written by DetectionCheckpointer."""
+    torch.manual_seed(0)
+    model = instantiate(load_cfg("digits/retinanet_R50_teacher.py").model)
+    out = tmp_path_factory.mktemp("ckpt")
+    DetectionCheckpointer(model, str(out)).save("teacher")
+    return str(out / "teacher.pth"), model
+
+
+def test_loads_exact_weights(saved_teacher):
+    path, model = saved_teacher
+    teacher = Teacher(config=TEACHER_CFG, weights=path)
+    for (k, a), (_, b) in zip(model.state_dict().items(), teacher.model.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_missing_file_names_the_path(tmp_path):
+    bad = str(tmp_path / "nope.pth")
+    with pytest.raises(TeacherLoadError, match="nope.pth"):
+        Teacher(config=TEACHER_CFG, weights=bad)
+
+
+def test_empty_weights_rejected():
+    with pytest.raises(TeacherLoadError, match="trained checkpoint"):
+        Teacher(config=TEACHER_CFG, weights="")
+
+
+def test_unreadable_file(tmp_path):
+    p = tmp_path / "garbage.pth"
+    p.write_bytes(b"not a checkpoint")
+    with pytest.raises(TeacherLoadError, match="unreadable"):
+        Teacher(config=TEACHER_CFG, weights=str(p))
+
+
+def test_wrong_keys_are_named(saved_teacher, tmp_path):
+    path, _ = saved_teacher
+    ckpt = torch.load(path, weights_only=False)
+    w = ckpt["model"].pop("head.cls_score.weight")
+    ckpt["model"]["head.renamed_score.weight"] = w
+    bad = tmp_path / "renamed.pth"
+    torch.save(ckpt, bad)
+    with pytest.raises(TeacherLoadError) as err:
+        Teacher(config=TEACHER_CFG, weights=str(bad))
+    msg = str(err.value)
+    assert "missing keys ['head.cls_score.weight']" in msg
+    assert "unexpected keys ['head.renamed_score.weight']" in msg
+
+
+def test_num_classes_mismatch(saved_teacher):
+    path, _ = saved_teacher
+    cfg = load_cfg("digits/retinanet_R50_teacher.py", "model.num_classes=5")
+    with pytest.raises(TeacherLoadError, match="head.cls_score.weight.*num_classes"):
+        Teacher(config=cfg, weights=path)
+
+
+def test_frozen_and_eval(saved_teacher):
+    teacher = Teacher(config=TEACHER_CFG, weights=saved_teacher[0])
+    assert not teacher.model.training
+    assert all(not p.requires_grad for p in teacher.model.parameters())
+
+
+def test_config_relative_to_repo_root(saved_teacher, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # a config path relative to the repository still resolves
+    Teacher(config=TEACHER_CFG, weights=saved_teacher[0])
+    with pytest.raises(FileNotFoundError, match="no_such_config.py"):
+        Teacher(config="configs/no_such_config.py", weights=saved_teacher[0])
+
+
+class _Stats(torch.nn.Module):
+    def __init__(self, mean, std, fmt):
+        super().__init__()
+        self.register_buffer("pixel_mean", torch.tensor(mean).view(-1, 1, 1))
+        self.register_buffer("pixel_std", torch.tensor(std).view(-1, 1, 1))
+        self.input_format = fmt
+
+
+def test_renormalises_between_pixel_stats_and_formats(saved_teacher):
+    teacher = Teacher(model=saved_teacher[1])  # BGR, detectron2's ImageNet stats, div 32
+    student = _Stats([10.0, 20.0, 30.0], [2.0, 4.0, 8.0], "RGB")
+    raw_rgb = torch.rand(1, 3, 40, 40) * 255
+    raw_rgb[..., 30:, :] = 0  # will be the student's padding
+    s_in = (raw_rgb - student.pixel_mean) / student.pixel_std
+    s_in[..., 30:, :] = 0
+    out = teacher.prepare_images(s_in, [(30, 40)], student)
+    t = teacher.model
+    expected = (raw_rgb.flip(1) - t.pixel_mean) / t.pixel_std
+    assert out.shape == (1, 3, 64, 64)  # padded to the teacher's size divisibility (32)
+    assert torch.allclose(out[..., :30, :40], expected[..., :30, :40], atol=1e-4)
+    assert torch.count_nonzero(out[..., 30:, :]) == 0 and torch.count_nonzero(out[..., 40:]) == 0
+
+
+def test_same_stats_pass_through(saved_teacher):
+    teacher = Teacher(model=saved_teacher[1])
+    x = torch.randn(2, 3, 64, 64)
+    assert teacher.prepare_images(x, [(64, 64)] * 2, teacher.model) is x
+
+
+def test_needs_config_or_model():
+    with pytest.raises(ValueError, match="exactly one"):
+        Teacher()
+
+
+def test_url_weights_are_not_checked_as_local_files(saved_teacher, monkeypatch):
+    # a detectron2:// URL goes to the checkpointer's path manager, not to os.path.isfile
+    seen = []
+    from detectron2.checkpoint import DetectionCheckpointer as DC
+
+    def fake_local_path(self, url):
+        seen.append(url)
+        return saved_teacher[0]
+
+    monkeypatch.setattr(
+        type(DC(torch.nn.Linear(1, 1)).path_manager), "get_local_path", fake_local_path
+    )
+    Teacher(config=TEACHER_CFG, weights="detectron2://zoo/model_final.pkl")
+    assert seen == ["detectron2://zoo/model_final.pkl"]
+    assert os.path.isfile(saved_teacher[0])

@@ -1,0 +1,67 @@
+#!/usr/bin/env python
+"""Train or evaluate a relkd (or plain detectron2) LazyConfig.
+
+    python train_net.py --config-file configs/digits/retinanet_R18_feature_mse.py
+    python train_net.py --config-file CFG --eval-only train.init_checkpoint=PATH
+    python train_net.py --config-file CFG --num-gpus 8 train.max_iter=1000   # key=value overrides
+    python train_net.py --config-file CFG --resume                            # continue a run
+
+Multi-GPU / multi-machine training goes through detectron2's ``launch`` (PyTorch DDP).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "projects"))
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import LazyConfig, instantiate
+from detectron2.engine import (
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    launch,
+)
+from detectron2.utils import comm
+
+from relkd.data import register_digits_det
+from relkd.engine import do_test, do_train
+
+logger = logging.getLogger("relkd")
+
+
+def main(args):
+    cfg = LazyConfig.load(args.config_file)
+    cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    default_setup(cfg, args)
+    logging.getLogger("relkd").setLevel(logging.INFO)
+    register_digits_det()
+    if args.eval_only:
+        model = instantiate(cfg.model)
+        model.to(cfg.train.device)
+        model = create_ddp_model(model)
+        DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+        return do_test(cfg, model)
+    summary = do_train(cfg, resume=args.resume)
+    if comm.is_main_process():
+        logger.info("relkd summary: %s", summary)
+    return summary
+
+
+def cli(argv=None):
+    args = default_argument_parser().parse_args(argv)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
+
+
+if __name__ == "__main__":
+    cli()
