@@ -39,7 +39,7 @@ def run_train_net(*args: str, timeout: int = 600) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="session")
 def teacher_runs(tmp_path_factory):
-    """Train each digits teacher for 2 iterations through the CLI (with the final evaluation).
+    """Train each digits teacher for 4 iterations through the CLI (with the final evaluation).
 
     Returns ``{detector: output_dir}``; each holds ``model_final.pth`` and ``summary.json``.
     """
@@ -50,7 +50,7 @@ def teacher_runs(tmp_path_factory):
         run_train_net(
             "--config-file",
             f"configs/digits/{det}_R50_teacher.py",
-            "train.max_iter=2",
+            "train.max_iter=4",
             f"train.output_dir={out}",
             "dataloader.train.total_batch_size=2",
             "dataloader.train.num_workers=0",

@@ -64,7 +64,8 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
     for label, cfg, s in rows:
         bbox = s["results"].get("bbox", {})
         ap, ap50, aps = (f"{bbox[k]:.1f}" if k in bbox else "-" for k in ("AP", "AP50", "APs"))
-        lines.append(f"| {label} | {cfg} | {ap} | {ap50} | {aps} | {s['sec_per_iter']:.3f} |")
+        sec = "-" if s["sec_per_iter"] is None else f"{s['sec_per_iter']:.3f}"
+        lines.append(f"| {label} | {cfg} | {ap} | {ap50} | {aps} | {sec} |")
     return "\n".join(lines)
 
 

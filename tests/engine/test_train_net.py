@@ -15,7 +15,7 @@ def test_cli_trains_and_evaluates(teacher_runs):
     for det in DETECTORS:
         out = teacher_runs[det]
         summary = read_json(os.path.join(out, "summary.json"))
-        assert summary["iterations"] == 2
+        assert summary["iterations"] == 4
         bbox = summary["results"]["bbox"]
         assert {"AP", "AP50", "AP75", "APs", "APm", "APl"} <= set(bbox)
         assert summary["sec_per_iter"] > 0
@@ -62,7 +62,9 @@ def test_checkpoint_has_student_and_distillers_not_teacher(teacher_ckpt, tmp_pat
     assert any(k.startswith("backbone.bottom_up") for k in keys)
     assert not any(k.startswith("teacher") for k in keys)
     assert ckpt["iteration"] == 1
-    assert {"optimizer", "scheduler"} <= set(ckpt)
+    # the trainer's state holds the optimizer and the LR scheduler (restored by --resume)
+    assert "optimizer" in ckpt["trainer"]
+    assert any("LRScheduler" in k for k in ckpt["trainer"]["hooks"])
 
 
 def test_resume_restores_adapters_and_iteration(teacher_ckpt, tmp_path):

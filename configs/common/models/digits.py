@@ -21,6 +21,9 @@ def _backbone(model, depth: int, width: int, fpn_channels: int) -> None:
     bottom_up.freeze_at = 0
     bottom_up.stages = L(resnet_stages)(depth=depth, width=width, stride_in_1x1=True, norm="BN")
     model.backbone.out_channels = fpn_channels
+    # detectron2's MSRA std of 1.0 suits its pretrained weights; from scratch, unit-variance
+    # inputs keep the first layers' gradients in range
+    model.pixel_std = [57.375, 57.120, 58.395]
 
 
 def retinanet(depth: int, width: int = 32, fpn_channels: int = 64, head_convs: int = 2):

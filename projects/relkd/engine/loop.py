@@ -18,6 +18,8 @@ from detectron2.engine import AMPTrainer, SimpleTrainer, create_ddp_model, defau
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
+from .hooks import ClipGradNorm
+
 logger = logging.getLogger("relkd")
 
 
@@ -61,9 +63,11 @@ def do_train(cfg, resume: bool = False) -> dict:
         return final_results
 
     main = comm.is_main_process()
+    clip = cfg.train.get("clip_grad_norm", 0) or 0
     trainer.register_hooks(
         [
             hooks.IterationTimer(),
+            ClipGradNorm(clip) if clip > 0 else None,
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
             hooks.EvalHook(cfg.train.eval_period, evaluate),
@@ -88,7 +92,8 @@ def do_train(cfg, resume: bool = False) -> dict:
 
 
 def summarize(trainer, results: dict) -> dict:
-    """Median seconds/iteration over the run, the last losses and the final metrics."""
+    """Median seconds/iteration (``None`` for runs shorter than ``IterationTimer``'s 3 warm-up
+    iterations), the last losses and the final metrics."""
     storage = trainer.storage
     hist = storage.histories()
     summary = {
