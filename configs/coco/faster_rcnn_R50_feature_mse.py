@@ -6,7 +6,7 @@ from detectron2.config import LazyCall as L
 from relkd import DistillRCNN, Teacher
 from relkd.distillers import FeatureMSE
 
-from ..common.coco_train import dataloader, lr_multiplier, optimizer, train  # noqa: F401
+from ..common.coco_train import dataloader, lr_multiplier, optimizer, train
 from ..common.models.coco import faster_rcnn
 from .teachers.faster_rcnn_X101_32x8d_FPN_3x import WEIGHTS
 

@@ -1,9 +1,9 @@
 """digits_det teacher: RetinaNet ResNet-50-FPN (reduced width, see common/models/digits.py)."""
 
-from ..common.data.digits import dataloader  # noqa: F401
-from ..common.digits_train import lr_multiplier, optimizer, train_settings  # noqa: F401
+from ..common.data.digits import dataloader
+from ..common.digits_train import lr_multiplier, optimizer, train_settings
 from ..common.models.digits import retinanet
 
-MAX_ITER = 2000
+MAX_ITER = 2500
 model = retinanet(depth=50)
 train = train_settings("output/digits/retinanet_R50_teacher", MAX_ITER)

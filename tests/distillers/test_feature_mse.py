@@ -7,6 +7,8 @@ from detectron2.structures import Boxes, Instances
 
 from relkd.distillers import DistillInputs, FeatureMSE
 
+from ..helpers import set_identity
+
 
 def _shapes(c, stride=8, name="p3"):
     return {name: ShapeSpec(channels=c, stride=stride)}
@@ -29,18 +31,10 @@ def _inputs(s, t, boxes, iteration=0, name="p3"):
     )
 
 
-def _identity_adapter(d, name="p3"):
-    conv = d.adapters[name][0]
-    with torch.no_grad():
-        conv.weight.zero_()
-        conv.weight[:, :, 0, 0].copy_(torch.eye(conv.weight.shape[0]))
-        conv.bias.zero_()
-
-
 def test_identity_adapter_gives_plain_mse():
     d = FeatureMSE(student_features=["p3"])
     d.setup(_shapes(4), _shapes(4))
-    _identity_adapter(d)
+    set_identity(d.adapters["p3"][0])
     s, t = torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
     out = d(_inputs(s, t, [torch.zeros(0, 4)] * 2))
     assert list(out) == ["loss_feature_mse_p3"]

@@ -12,14 +12,18 @@ from relkd import DistillRCNN, DistillRetinaNet, Teacher
 
 from ..conftest import REPO, load_cfg
 
-COCO = sorted(
-    os.path.relpath(p, os.path.join(REPO, "configs"))
-    for p in glob.glob(os.path.join(REPO, "configs/coco/*.py"))
-)
+COCO_PATHS = glob.glob(os.path.join(REPO, "configs/coco/*.py"))
+COCO = sorted(os.path.relpath(p, os.path.join(REPO, "configs")) for p in COCO_PATHS)
 
 
-def test_there_are_coco_configs_for_both_detectors():
-    assert {"coco/faster_rcnn_R50_feature_mse.py", "coco/retinanet_R50_feature_mse.py"} <= set(COCO)
+def test_there_are_coco_configs_for_the_papers_pairs():
+    assert {
+        "coco/faster_rcnn_R50_feature_mse.py",
+        "coco/retinanet_R50_feature_mse.py",
+        "coco/faster_rcnn_R50_fgfi.py",
+        "coco/faster_rcnn_R50_drkd.py",
+        "coco/retinanet_R50_drkd.py",
+    } <= set(COCO)
 
 
 @pytest.mark.parametrize("name", COCO)
@@ -71,3 +75,17 @@ def test_schedule_follows_max_iter_override(max_iter):
     assert sched(0.5) == pytest.approx(1.0)
     assert sched(0.76) == pytest.approx(0.1)
     assert sched(0.91) == pytest.approx(0.01)
+
+
+TRAINING_CONFIGS = sorted(
+    os.path.relpath(p, os.path.join(REPO, "configs"))
+    for p in glob.glob(os.path.join(REPO, "configs/digits/*.py")) + COCO_PATHS
+)
+
+
+@pytest.mark.parametrize("name", TRAINING_CONFIGS)
+def test_training_configs_are_complete(name):
+    # a config that lost a re-exported `dataloader` or `optimizer` only fails when trained
+    cfg = load_cfg(name)
+    assert {"model", "dataloader", "optimizer", "lr_multiplier", "train"} <= set(cfg)
+    assert "evaluator" in cfg.dataloader

@@ -7,8 +7,7 @@ import sys
 from ..conftest import REPO
 
 
-def test_demo_quick(tmp_path):
-    out = str(tmp_path / "demo")
+def _demo(out: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, "tools/demo.py", "--quick", "--output-root", out],
         cwd=REPO,
@@ -17,6 +16,12 @@ def test_demo_quick(tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_demo_quick(tmp_path):
+    out = str(tmp_path / "demo")
+    proc = _demo(out)
     table = open(os.path.join(out, "demo_retinanet.md")).read()
     lines = table.strip().splitlines()
     assert lines[0] == "| model | config | AP | AP50 | APs | s/iter |"
@@ -29,12 +34,6 @@ def test_demo_quick(tmp_path):
     for name in ("retinanet_R50_teacher", "retinanet_R18_student", "retinanet_R18_feature_mse"):
         assert os.path.isfile(os.path.join(out, name, "model_final.pth"))
     # the second run reuses the cached teacher instead of training it again
-    proc2 = subprocess.run(
-        [sys.executable, "tools/demo.py", "--quick", "--output-root", out],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc2.returncode == 0
+    proc2 = _demo(out)
     assert "reusing the cached teacher" in proc2.stdout
+    assert "configs/digits/retinanet_R50_teacher.py train.output_dir" not in proc2.stdout

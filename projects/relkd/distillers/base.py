@@ -76,8 +76,16 @@ class Distiller(nn.Module):
     def terms(self) -> list[str]:
         raise NotImplementedError
 
-    def setup(self, student_shapes: dict, teacher_shapes: dict) -> None:
-        """Check feature names and channels; build adapters. ``*_shapes``: ``{name: ShapeSpec}``."""
+    def setup(
+        self, student_shapes: dict, teacher_shapes: dict, *, anchor_levels: list[str] | None = None
+    ) -> None:
+        """Check feature names and channels; build adapters.
+
+        Args:
+            student_shapes: ``{name: ShapeSpec}`` of every feature the student can produce.
+            teacher_shapes: the same for the teacher.
+            anchor_levels: the feature names the student's anchors live on (RPN or head).
+        """
         req = self.required_features()
         for side, shapes in (("student", student_shapes), ("teacher", teacher_shapes)):
             missing = [n for n in req.get(side, []) if n not in shapes]
@@ -90,6 +98,13 @@ class Distiller(nn.Module):
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
         """Unweighted loss terms ``{term: scalar}``."""
         raise NotImplementedError
+
+    def log(self, stat: str, value: float) -> None:
+        """Put a diagnostic scalar ``relkd/<name>/<stat>`` into the current EventStorage."""
+        from detectron2.utils.events import _CURRENT_STORAGE_STACK
+
+        if _CURRENT_STORAGE_STACK:
+            _CURRENT_STORAGE_STACK[-1].put_scalar(f"relkd/{self.name}/{stat}", float(value))
 
     def weight_at(self, iteration: int) -> float:
         return 0.0 if iteration < self.warmup_iters else self.loss_weight

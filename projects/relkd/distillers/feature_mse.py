@@ -62,7 +62,7 @@ class FeatureMSE(Distiller):
     def terms(self) -> list[str]:
         return list(self.student_names)
 
-    def setup(self, student_shapes: dict, teacher_shapes: dict) -> None:
+    def setup(self, student_shapes: dict, teacher_shapes: dict, **context) -> None:
         super().setup(student_shapes, teacher_shapes)
         for s, t in zip(self.student_names, self.teacher_names):
             ss, ts = student_shapes[s], teacher_shapes[t]

@@ -25,7 +25,9 @@ class DistillMixin:
     The host class must define ``backbone``, ``pixel_mean``, ``pixel_std`` and ``device``.
     """
 
-    def _init_distill(self, teacher: Teacher, distillers: Sequence[Distiller]) -> None:
+    def _init_distill(
+        self, teacher: Teacher, distillers: Sequence[Distiller], anchor_levels: list[str]
+    ) -> None:
         if not isinstance(teacher, Teacher):
             raise TypeError(f"teacher must be a relkd.Teacher, got {type(teacher).__name__}")
         # a plain attribute: not a submodule, so not in state_dict(), parameters() or DDP
@@ -45,7 +47,7 @@ class DistillMixin:
         student_shapes = feature_shapes(self.backbone)
         teacher_shapes = teacher.feature_shapes()
         for d in self.distillers:
-            d.setup(student_shapes, teacher_shapes)
+            d.setup(student_shapes, teacher_shapes, anchor_levels=list(anchor_levels))
         req = [d.required_features() for d in self.distillers]
         self._student_names = sorted({n for r in req for n in r.get("student", [])})
         self._teacher_names = sorted({n for r in req for n in r.get("teacher", [])})

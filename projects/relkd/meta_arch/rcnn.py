@@ -27,7 +27,7 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
         super().__init__(**kwargs)
         if self.proposal_generator is None:
             raise ValueError("DistillRCNN needs a proposal_generator (an RPN)")
-        self._init_distill(teacher, distillers)
+        self._init_distill(teacher, distillers, anchor_levels=self.proposal_generator.in_features)
 
     def forward(self, batched_inputs):
         if not self.training:

@@ -24,7 +24,7 @@ class DistillRetinaNet(DistillMixin, RetinaNet):
 
     def __init__(self, *, teacher: Teacher, distillers: Sequence[Distiller], **kwargs):
         super().__init__(**kwargs)
-        self._init_distill(teacher, distillers)
+        self._init_distill(teacher, distillers, anchor_levels=self.head_in_features)
         self._student_store: dict = {}
 
     def forward(self, batched_inputs):

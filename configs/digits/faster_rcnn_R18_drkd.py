@@ -1,0 +1,14 @@
+"""digits_det: ResNet-18 Faster R-CNN student distilled with DRKD from the ResNet-50 teacher.
+
+GloRe pixel relations on p2-p6, instance relation and instance terms on p2 and p3, with the
+official two-stage weights 1e-3, 4e-3, 2.4e-3.
+"""
+
+from detectron2.config import LazyCall as L
+
+from relkd.distillers import DRKD
+
+from .faster_rcnn_R18_feature_mse import dataloader, lr_multiplier, model, optimizer, train
+
+model.distillers = [L(DRKD)(pr_weight=1e-3, ir_weight=4e-3, ins_weight=2.4e-3)]
+train.output_dir = "output/digits/faster_rcnn_R18_drkd"

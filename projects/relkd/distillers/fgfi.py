@@ -1,0 +1,117 @@
+"""FGFI: fine-grained feature imitation near objects (Wang et al., CVPR 2019).
+
+The student imitates the teacher's features only at locations whose anchors overlap a GT box
+well (the imitation mask), through a 3x3 conv adapter. METHODS.md section 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..layers.adapters import conv_adapter
+from ..losses.fgfi import imitation_loss, imitation_mask
+from ..utils.resize import match_size
+from .base import Distiller, DistillInputs
+
+
+class FGFI(Distiller):
+    """Masked feature imitation; loss key ``loss_fgfi_imitation``.
+
+    Args:
+        features: student feature names to imitate (the teacher's of the same name); they must
+            be levels the student's anchors live on (RPN levels for Faster R-CNN, head levels
+            for RetinaNet). ``None``: every anchor level.
+        psi: mask threshold factor, ``F_k = psi * max IoU of GT k`` (code: 0.5).
+        loss_weight: lambda (code: 0.01).
+        warmup_iters: the loss is multiplied by 0 before this iteration (code: 400).
+        per_level_max: take each GT's max IoU per level instead of over all levels.
+        adapter_relu: ReLU after the adapter conv; right for post-ReLU features (``res4``), set
+            ``False`` for signed FPN outputs.
+        adapter_init_std: adapter weights ``normal_().fmod_(2) * std`` (code: 1e-4).
+        name: loss-key prefix.
+    """
+
+    def __init__(
+        self,
+        *,
+        features: Sequence[str] | None = None,
+        psi: float = 0.5,
+        loss_weight: float = 0.01,
+        warmup_iters: int = 400,
+        per_level_max: bool = False,
+        adapter_relu: bool = True,
+        adapter_init_std: float = 1e-4,
+        name: str = "fgfi",
+    ):
+        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
+        if not 0 < psi <= 1:
+            raise ValueError(f"FGFI: psi must be in (0, 1], got {psi}")
+        if not adapter_init_std > 0:
+            raise ValueError(f"FGFI: adapter_init_std must be > 0, got {adapter_init_std}")
+        self.features = list(features) if features is not None else None
+        self.psi = float(psi)
+        self.per_level_max = per_level_max
+        self.adapter_relu = adapter_relu
+        self.adapter_init_std = adapter_init_std
+        self.name = name
+        self.adapters = nn.ModuleDict()
+        self._anchor_levels: list[str] = []
+
+    def terms(self) -> list[str]:
+        return ["imitation"]
+
+    def required_features(self) -> dict:
+        # student features of every anchor level: their sizes shape the anchor grids
+        return {"student": self._anchor_levels, "teacher": self.features or [], "anchors": True}
+
+    def setup(self, student_shapes, teacher_shapes, *, anchor_levels=None) -> None:
+        if not anchor_levels:
+            raise ValueError("FGFI needs a student with anchors (an RPN or an anchor-based head)")
+        self._anchor_levels = list(anchor_levels)
+        if self.features is None:
+            self.features = list(anchor_levels)
+        off = [f for f in self.features if f not in anchor_levels]
+        if off:
+            raise ValueError(
+                f"FGFI: feature(s) {off} carry no anchors; the student's anchors are on "
+                f"{list(anchor_levels)}"
+            )
+        super().setup(student_shapes, teacher_shapes)
+        for f in self.features:
+            s, t = student_shapes[f], teacher_shapes[f]
+            if s.stride != t.stride:
+                raise ValueError(
+                    f"FGFI: {f!r} has stride {s.stride} in the student, {t.stride} in the teacher"
+                )
+            self.adapters[f] = conv_adapter(
+                s.channels, t.channels, 3, relu=self.adapter_relu, init_std=self.adapter_init_std
+            )
+
+    def masks(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """``{feature: (B, H_l, W_l) bool}`` imitation masks from the student's anchors."""
+        # the anchors of ALL anchor levels enter each GT's max IoU, imitated or not
+        grids = [
+            boxes.tensor.view(*inputs.student_features[n].shape[-2:], -1, 4)
+            for n, boxes in zip(inputs.anchor_levels, inputs.anchors)
+        ]
+        per_image = [
+            imitation_mask(grids, inst.gt_boxes.tensor, self.psi, self.per_level_max)
+            for inst in inputs.gt_instances
+        ]
+        index = {n: i for i, n in enumerate(inputs.anchor_levels)}
+        return {f: torch.stack([m[index[f]] for m in per_image]) for f in self.features}
+
+    def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        masks = self.masks(inputs)
+        students, teachers, ms = [], [], []
+        for f in self.features:
+            s = self.adapters[f](inputs.student_features[f])
+            students.append(s)
+            teachers.append(match_size(inputs.teacher_features[f], s.shape[-2:]))
+            ms.append(masks[f])
+        covered = torch.stack([m.sum() for m in ms]).sum()
+        self.log("mask_fraction", covered.item() / max(sum(m.numel() for m in ms), 1))
+        return {"imitation": imitation_loss(students, teachers, ms)}

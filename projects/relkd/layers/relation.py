@@ -1,0 +1,67 @@
+"""DRKD's instance-relation module with its relation filter (METHODS.md 2.6)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+RELATION_FILTERS = ("code", "none")
+
+
+class InstanceRelation(nn.Module):
+    """Non-local relation over the ``n`` instances of one image.
+
+    ``E = theta(x) phi(x)^T``; with ``relation_filter="code"`` a fresh, untrained
+    ``Linear(d, n)`` (PyTorch's default init, drawn from ``generator``) gives a row-softmaxed
+    filter ``Fm`` and ``A = softmax_row(E * Fm)``, as the official code does on every call;
+    with ``"none"``, ``A = softmax_row(E)``. Output ``z = x + W(A g(x))``.
+
+    Args:
+        in_dim: ``d``, the flattened instance feature size (``C * 3 * 3`` in DRKD).
+        relation_filter: ``"code"`` or ``"none"``.
+        generator: optional ``torch.Generator`` for the filter (deterministic tests).
+    """
+
+    def __init__(self, in_dim: int, relation_filter: str = "code", generator=None):
+        super().__init__()
+        if relation_filter not in RELATION_FILTERS:
+            raise ValueError(
+                f"InstanceRelation: relation_filter must be one of {RELATION_FILTERS}, got "
+                f"{relation_filter!r}"
+            )
+        if in_dim < 2:
+            raise ValueError(f"InstanceRelation: in_dim must be >= 2, got {in_dim}")
+        hidden = in_dim // 2
+        self.theta = nn.Linear(in_dim, hidden)
+        self.phi = nn.Linear(in_dim, hidden)
+        self.g = nn.Linear(in_dim, hidden)
+        self.w = nn.Linear(hidden, in_dim)
+        self.relation_filter = relation_filter
+        self.generator = generator
+
+    def random_filter(
+        self, n: int, device, dtype=torch.float32
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight ``(n, d)`` and bias ``(n,)`` of a fresh ``nn.Linear(d, n)`` (U(+-1/sqrt(d)))."""
+        d = self.theta.in_features
+        bound = 1.0 / math.sqrt(d)
+        gen_device = self.generator.device if self.generator is not None else device
+        u = torch.rand(n, d + 1, generator=self.generator, device=gen_device, dtype=dtype)
+        u = (u * 2 - 1) * bound
+        u = u.to(device)
+        return u[:, :d], u[:, d]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x: (n, d) -> (z: (n, d), A: (n, n))``; computed in fp32, rows of ``A`` sum to 1."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            xf = x.float()
+            logits = self.theta(xf) @ self.phi(xf).t()  # (n, n)
+            if self.relation_filter == "code":
+                weight, bias = self.random_filter(xf.shape[0], xf.device)
+                logits = logits * F.softmax(F.linear(xf, weight, bias), dim=1)
+            a = F.softmax(logits, dim=1)
+            z = xf + self.w(a @ self.g(xf))
+        return z.to(x.dtype), a

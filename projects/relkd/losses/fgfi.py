@@ -1,0 +1,83 @@
+"""FGFI (Wang et al., CVPR 2019): the near-object imitation mask and the imitation loss.
+
+Pure tensor functions; see METHODS.md section 1.3 (mask) and 1.5 (loss).
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.ops import box_iou
+
+
+def imitation_mask(
+    anchors: list[torch.Tensor],
+    gt_boxes: torch.Tensor,
+    psi: float = 0.5,
+    per_level_max: bool = False,
+) -> list[torch.Tensor]:
+    """Locations whose anchors overlap some GT by more than ``psi`` times that GT's best IoU.
+
+    For GT ``k`` with best anchor IoU ``M_k`` (over the anchors of all levels, or of each level
+    with ``per_level_max``), a location is kept when any of its anchors has IoU ``> psi * M_k``
+    (strict, as in the official code), OR-ed over GTs and anchors.
+
+    Args:
+        anchors: per level, ``(H_l, W_l, A, 4)`` xyxy anchors (all of them, in-image or not).
+        gt_boxes: ``(K, 4)`` xyxy GT boxes of one image; ``K`` may be 0.
+        psi: threshold factor in (0, 1].
+        per_level_max: take ``M_k`` per level instead of over all levels.
+
+    Returns:
+        Per level, a bool ``(H_l, W_l)`` mask.
+    """
+    if not 0 < psi <= 1:
+        raise ValueError(f"imitation_mask: psi must be in (0, 1], got {psi}")
+    shapes = [a.shape[:3] for a in anchors]
+    if len(gt_boxes) == 0:
+        return [torch.zeros(s[:2], dtype=torch.bool, device=gt_boxes.device) for s in shapes]
+    gt = gt_boxes.float()
+    ious = [box_iou(a.reshape(-1, 4).float(), gt) for a in anchors]  # (H*W*A, K) per level
+    if per_level_max:
+        thresholds = [psi * iou.max(0).values for iou in ious]
+    else:
+        best = torch.stack([iou.max(0).values for iou in ious]).max(0).values  # (K,)
+        thresholds = [psi * best] * len(ious)
+    masks = []
+    for iou, thr, (h, w, a) in zip(ious, thresholds, shapes):
+        # a zero-area GT has M = 0 and IoU 0 everywhere: strict ">" keeps nothing for it
+        hit = (iou > thr[None, :]).any(1)
+        masks.append(hit.view(h, w, a).any(-1))
+    return masks
+
+
+def imitation_loss(
+    student: list[torch.Tensor], teacher: list[torch.Tensor], masks: list[torch.Tensor]
+) -> torch.Tensor:
+    """``sum_l sum(mask_l * (s_l - t_l)^2) / (2 * N_p)``, ``N_p`` = masked locations, all levels.
+
+    Args:
+        student: per level ``(B, C, H_l, W_l)`` (already adapted).
+        teacher: per level ``(B, C, H_l, W_l)``.
+        masks: per level ``(B, H_l, W_l)`` bool or {0, 1}.
+
+    Returns:
+        A scalar; an exact 0 connected to ``student`` when no location is masked. No loss weight.
+    """
+    if not (len(student) == len(teacher) == len(masks)):
+        raise ValueError(
+            f"imitation_loss: {len(student)} student, {len(teacher)} teacher and "
+            f"{len(masks)} mask levels"
+        )
+    total = student[0].new_zeros((), dtype=torch.float32)
+    n_p = student[0].new_zeros((), dtype=torch.float32)
+    for s, t, m in zip(student, teacher, masks):
+        if s.shape != t.shape or s.shape[:1] + s.shape[2:] != m.shape:
+            raise ValueError(
+                f"imitation_loss: student {tuple(s.shape)}, teacher {tuple(t.shape)} and mask "
+                f"{tuple(m.shape)} do not match"
+            )
+        mf = m.to(torch.float32)[:, None]
+        total = total + ((s.float() - t.float()).pow(2) * mf).sum()
+        n_p = n_p + mf.sum()
+    # clamp, not a branch: no host sync, and N_p = 0 gives 0 * (...) which stays connected
+    return total / (2 * n_p.clamp(min=1.0))

@@ -1,0 +1,181 @@
+"""DRKD distiller: zero-loss cases, the code filter, permutation invariance, empty images."""
+
+import copy
+
+import pytest
+import torch
+from detectron2.layers import ShapeSpec
+from detectron2.structures import Boxes, Instances
+
+from relkd.distillers import DRKD, DistillInputs
+
+from ..helpers import set_identity
+
+LEVELS = ["p3", "p4", "p5"]
+
+
+def _shapes(c):
+    return {lv: ShapeSpec(channels=c, stride=8 * 2**i) for i, lv in enumerate(LEVELS)}
+
+
+def _feats(c, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {lv: torch.randn(2, c, 8 >> i, 8 >> i, generator=g) for i, lv in enumerate(LEVELS)}
+
+
+def _inputs(s, t, boxes):
+    gts = []
+    for b in boxes:
+        inst = Instances((64, 64))
+        inst.gt_boxes = Boxes(b)
+        gts.append(inst)
+    return DistillInputs(
+        images=torch.zeros(len(boxes), 3, 64, 64),
+        image_sizes=[(64, 64)] * len(boxes),
+        student_features=s,
+        teacher_features=t,
+        gt_instances=gts,
+        iteration=10,
+    )
+
+
+BOXES = [
+    torch.tensor([[0.0, 0.0, 24.0, 16.0], [30.0, 8.0, 60.0, 40.0], [8.0, 30.0, 20.0, 60.0]]),
+    torch.tensor([[4.0, 4.0, 40.0, 40.0], [16.0, 32.0, 48.0, 56.0]]),
+]
+
+
+def _mirrored(c=8, **kw):
+    """DRKD whose teacher-side modules equal the student-side ones and adapters are identity."""
+    d = DRKD(num_nodes=(4, 4, 8), **kw)
+    d.setup(_shapes(c), _shapes(c), anchor_levels=LEVELS)
+    for lv in LEVELS:
+        d.teacher_glore[lv].load_state_dict(d.student_glore[lv].state_dict())
+    for lv in d.instance_levels:
+        d.teacher_relation[lv].load_state_dict(d.student_relation[lv].state_dict())
+    for group in (d.pixel_adapt, d.relation_adapt, d.instance_adapt):
+        for seq in group.values():
+            set_identity(seq[0])
+    return d.eval()
+
+
+def test_structure_follows_the_code():
+    d = DRKD()
+    d.setup(
+        {f"p{i}": ShapeSpec(channels=16, stride=2**i) for i in range(2, 7)},
+        {f"p{i}": ShapeSpec(channels=32, stride=2**i) for i in range(2, 7)},
+        anchor_levels=["p2", "p3", "p4", "p5", "p6"],
+    )
+    assert d.instance_levels == ["p2", "p3"]
+    assert [g.node_conv.in_channels for g in d.student_glore.values()] == [64, 64, 256, 256, 256]
+    assert d.teacher_glore["p2"].conv_state.in_channels == 32
+    assert d.student_relation["p2"].theta.in_features == 16 * 9
+    assert d.teacher_relation["p2"].theta.in_features == 32 * 9
+    adapters = [*d.pixel_adapt.values(), *d.relation_adapt.values(), *d.instance_adapt.values()]
+    assert len(adapters) == 9 and all(a[0].kernel_size == (1, 1) for a in adapters)
+    assert d.loss_keys() == ["loss_drkd_pixel", "loss_drkd_relation", "loss_drkd_instance"]
+
+
+def test_identical_student_teacher_zero_pixel_and_instance_not_relation():
+    d = _mirrored(generator=torch.Generator().manual_seed(0))
+    f = _feats(8)
+    out = d(_inputs(f, copy.deepcopy(f), BOXES))
+    assert out["loss_drkd_pixel"].item() == 0.0
+    assert out["loss_drkd_instance"].item() == 0.0
+    # the code's random relation filter differs between the two sides: L_IR > 0
+    assert out["loss_drkd_relation"].item() > 0.0
+
+
+def test_identical_with_no_filter_is_all_zero():
+    d = _mirrored(relation_filter="none")
+    f = _feats(8)
+    out = d(_inputs(f, copy.deepcopy(f), BOXES))
+    assert all(v.item() == 0.0 for v in out.values())
+
+
+def test_gt_order_invariance():
+    d = DRKD(num_nodes=(4, 4, 8), relation_filter="none").eval()
+    d.setup(_shapes(8), _shapes(8), anchor_levels=LEVELS)
+    s, t = _feats(8, 0), _feats(8, 1)
+    a = d(_inputs(s, t, BOXES))
+    b = d(_inputs(s, t, [BOXES[0][[2, 0, 1]], BOXES[1][[1, 0]]]))
+    for k in a:
+        assert a[k].item() == pytest.approx(b[k].item(), rel=1e-5), k
+
+
+def test_roialign_on_constant_map_one_cell():
+    d = DRKD(num_nodes=(4, 4, 8))
+    d.setup(_shapes(2), _shapes(2), anchor_levels=LEVELS)
+    feat = torch.full((1, 2, 8, 8), 3.5)
+    pooled = d.pool(
+        feat, [torch.tensor([[8.0, 16.0, 16.0, 24.0]])], "p3"
+    )  # cell (2, 1) at stride 8
+    assert pooled.shape == (1, 2, 3, 3) and torch.allclose(pooled, torch.full_like(pooled, 3.5))
+
+
+def test_roialign_reads_the_right_cell():
+    d = DRKD(num_nodes=(4, 4, 8))
+    d.setup(_shapes(1), _shapes(1), anchor_levels=LEVELS)
+    feat = torch.zeros(1, 1, 8, 8)
+    feat[0, 0, 2, 1] = 7.0
+    # aligned=False (the official code): cell (2, 1) sits at image point (8, 16), the box's
+    # top-left corner, so the top-left bin reads the most of it; a box far away reads nothing
+    pooled = d.pool(feat, [torch.tensor([[8.0, 16.0, 16.0, 24.0]])], "p3")
+    assert pooled[0, 0, 0, 0] == pooled.max() > 3.5
+    assert d.pool(feat, [torch.tensor([[40.0, 40.0, 56.0, 56.0]])], "p3").abs().max() == 0
+
+
+def test_images_without_gt():
+    d = DRKD(num_nodes=(4, 4, 8), generator=torch.Generator().manual_seed(0))
+    d.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    s = {k: v.requires_grad_() for k, v in _feats(4, 0).items()}
+    out = d(_inputs(s, _feats(4, 1), [torch.zeros(0, 4), torch.zeros(0, 4)]))
+    assert out["loss_drkd_relation"].item() == 0.0 and out["loss_drkd_instance"].item() == 0.0
+    assert out["loss_drkd_pixel"].item() > 0.0
+    sum(out.values()).backward()
+    # every parameter takes part (zero grads for the instance side): DDP-safe
+    assert all(p.grad is not None for p in d.parameters())
+    # one image with boxes, one without: the empty one adds nothing
+    d.relation_filter = "none"
+    for m in (*d.student_relation.values(), *d.teacher_relation.values()):
+        m.relation_filter = "none"
+    t = _feats(4, 1)
+    one = d(_inputs(s, t, [BOXES[0], torch.zeros(0, 4)]))
+    alone = d(
+        _inputs({k: v[:1] for k, v in s.items()}, {k: v[:1] for k, v in t.items()}, [BOXES[0]])
+    )
+    for k in ("loss_drkd_relation", "loss_drkd_instance"):
+        assert one[k].item() == pytest.approx(alone[k].item(), rel=1e-5) and one[k].item() > 0
+
+
+def test_weights_scale_terms_and_mse_form():
+    f, t = _feats(4, 0), _feats(4, 1)
+    a = DRKD(num_nodes=(4, 4, 8), relation_filter="none").eval()
+    a.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    b = DRKD(num_nodes=(4, 4, 8), relation_filter="none", pr_weight=2e-3, ins_weight=0).eval()
+    b.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    b.load_state_dict(a.state_dict())
+    oa, ob = a(_inputs(f, t, BOXES)), b(_inputs(f, t, BOXES))
+    assert ob["loss_drkd_pixel"].item() == pytest.approx(2 * oa["loss_drkd_pixel"].item(), rel=1e-5)
+    assert ob["loss_drkd_instance"].item() == 0.0
+    m = DRKD(num_nodes=(4, 4, 8), relation_filter="none", norm="mse").eval()
+    m.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    m.load_state_dict(a.state_dict())
+    # fro: sqrt(sum of squares); mse: mean of squares. Recompute the pixel term by hand.
+    expected = 0.0
+    for lv in LEVELS:
+        s_out = a.pixel_adapt[lv](a.student_glore[lv](f[lv]))
+        t_out = a.teacher_glore[lv](t[lv])
+        expected += ((s_out - t_out) ** 2).mean().item()
+    assert m(_inputs(f, t, BOXES))["loss_drkd_pixel"].item() == pytest.approx(
+        1e-3 * expected / 3, rel=1e-4
+    )
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="norm must be one of .* got 'l1'"):
+        DRKD(norm="l1")
+    with pytest.raises(ValueError, match="2 num_nodes .* 3 pixel_levels"):
+        DRKD(num_nodes=(4, 4)).setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    with pytest.raises(ValueError, match="ir_weight must be >= 0"):
+        DRKD(ir_weight=-1)

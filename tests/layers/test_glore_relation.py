@@ -1,0 +1,104 @@
+"""GloRe and InstanceRelation (METHODS.md 2.12)."""
+
+import pytest
+import torch
+
+from relkd.layers import GloRe, InstanceRelation
+
+
+def test_glore_shape_and_identity_with_zero_bn():
+    torch.manual_seed(0)
+    g = GloRe(16, 4)
+    x = torch.randn(2, 16, 5, 7)
+    y = g(x)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    with torch.no_grad():
+        g.bn.weight.zero_()
+        g.bn.bias.zero_()
+    assert torch.equal(g(x), x)
+
+
+def test_glore_fp32_inside_bf16_autocast():
+    g = GloRe(8, 2)
+    x = torch.randn(1, 8, 4, 4, dtype=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = g(x)
+    assert y.dtype == torch.bfloat16 and torch.isfinite(y.float()).all()
+
+
+def test_glore_projection_is_reused_on_the_way_back():
+    # with 1 node and the state path fixed, the output is rank-1 in the pixels: y ∝ proj
+    torch.manual_seed(0)
+    g = GloRe(4, 1).eval()
+    x = torch.randn(1, 4, 3, 3)
+    proj = g.conv_proj(x).flatten(2)  # (1, 1, 9)
+    delta = (g(x) - x).flatten(2)  # (1, 4, 9) = BN(conv_extend(z @ proj)), BN affine in eval
+    bn = g.bn
+    scale = (bn.weight / (bn.running_var + bn.eps).sqrt())[:, None]
+    shift = (bn.bias - bn.running_mean * bn.weight / (bn.running_var + bn.eps).sqrt())[:, None]
+    core = (delta[0] - shift) / scale  # (4, 9): conv_extend(z) times proj, a rank-1 matrix
+    assert torch.linalg.matrix_rank(core, atol=1e-4) == 1
+    assert torch.allclose(core / core[:, :1], (proj[0] / proj[0, :, :1]).expand_as(core), atol=1e-3)
+
+
+@pytest.mark.parametrize("mode", ["code", "none"])
+def test_relation_shapes_and_row_sums(mode):
+    r = InstanceRelation(18, mode, generator=torch.Generator().manual_seed(0))
+    z, a = r(torch.randn(5, 18))
+    assert z.shape == (5, 18) and a.shape == (5, 5)
+    assert torch.allclose(a.sum(1), torch.ones(5))
+    w, b = r.random_filter(5, torch.device("cpu"))
+    fm = torch.softmax(torch.randn(5, 18) @ w.t() + b, 1)
+    assert fm.shape == (5, 5) and torch.allclose(fm.sum(1), torch.ones(5))
+    assert w.abs().max() <= 1 / 18**0.5  # nn.Linear's default init bound 1/sqrt(d)
+
+
+def test_code_filter_is_fresh_per_call_and_seeded():
+    torch.manual_seed(0)
+    r = InstanceRelation(12, "code", generator=torch.Generator().manual_seed(1))
+    x = torch.randn(4, 12)
+    _, a1 = r(x)
+    _, a2 = r(x)
+    assert not torch.allclose(a1, a2)  # a new random filter every call
+    r.generator = torch.Generator().manual_seed(1)
+    _, a3 = r(x)
+    assert torch.equal(a1, a3)  # same seed, same filter
+    none = InstanceRelation(12, "none")
+    none.load_state_dict(r.state_dict())
+    assert torch.equal(none(x)[1], none(x)[1])
+
+
+def test_none_filter_is_permutation_equivariant():
+    torch.manual_seed(0)
+    r = InstanceRelation(10, "none")
+    x = torch.randn(6, 10)
+    perm = torch.randperm(6)
+    z, a = r(x)
+    zp, ap = r(x[perm])
+    assert torch.allclose(zp, z[perm], atol=1e-6)
+    assert torch.allclose(ap, a[perm][:, perm], atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["code", "none"])
+def test_filter_gradient_reaches_input(mode):
+    # constant similarity logits: without a filter A is uniform whatever x is; the code's filter
+    # Fm(x) makes A depend on x, and gradients flow through it (METHODS.md 2.6)
+    r = InstanceRelation(8, mode, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for lin in (r.theta, r.phi):
+            lin.weight.zero_()
+            lin.bias.fill_(1.0)
+    x = torch.randn(3, 8, requires_grad=True)
+    _, a = r(x)
+    a[0, 0].backward()
+    if mode == "none":
+        assert torch.allclose(a, torch.full((3, 3), 1 / 3)) and torch.count_nonzero(x.grad) == 0
+    else:
+        assert torch.count_nonzero(x.grad) > 0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="relation_filter must be one of .* got 'learned'"):
+        InstanceRelation(8, "learned")
+    with pytest.raises(ValueError, match="num_nodes must be > 0"):
+        GloRe(8, 0)
