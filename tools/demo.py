@@ -6,7 +6,7 @@ and the ResNet-18 student distilled with FeatureMSE, each through ``train_net.py
 are the ones a user sees; every run ends with COCOEvaluator on ``digits_det_val``. Prints one
 table and writes it to ``<output-root>/demo_<detector>.md``.
 
-    python tools/demo.py                        # RetinaNet, about 25 minutes on 2 CPU cores
+    python tools/demo.py                        # RetinaNet, about 26 minutes on 2 CPU cores
     python tools/demo.py --detector faster_rcnn
     python tools/demo.py --quick                # a few iterations of each: checks the plumbing
 """

@@ -5,11 +5,10 @@ import copy
 import pytest
 import torch
 from detectron2.layers import ShapeSpec
-from detectron2.structures import Boxes, Instances
 
-from relkd.distillers import DRKD, DistillInputs
+from relkd.distillers import DRKD
 
-from ..helpers import set_identity
+from ..helpers import make_inputs, set_identity
 
 LEVELS = ["p3", "p4", "p5"]
 
@@ -24,19 +23,7 @@ def _feats(c, seed=0):
 
 
 def _inputs(s, t, boxes):
-    gts = []
-    for b in boxes:
-        inst = Instances((64, 64))
-        inst.gt_boxes = Boxes(b)
-        gts.append(inst)
-    return DistillInputs(
-        images=torch.zeros(len(boxes), 3, 64, 64),
-        image_sizes=[(64, 64)] * len(boxes),
-        student_features=s,
-        teacher_features=t,
-        gt_instances=gts,
-        iteration=10,
-    )
+    return make_inputs(s, t, boxes, 64, iteration=10)
 
 
 BOXES = [

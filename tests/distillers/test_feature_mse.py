@@ -3,11 +3,10 @@
 import pytest
 import torch
 from detectron2.layers import ShapeSpec
-from detectron2.structures import Boxes, Instances
 
-from relkd.distillers import DistillInputs, FeatureMSE
+from relkd.distillers import FeatureMSE
 
-from ..helpers import set_identity
+from ..helpers import make_inputs, set_identity
 
 
 def _shapes(c, stride=8, name="p3"):
@@ -15,20 +14,7 @@ def _shapes(c, stride=8, name="p3"):
 
 
 def _inputs(s, t, boxes, iteration=0, name="p3"):
-    gts = []
-    for b in boxes:
-        inst = Instances((64, 64))
-        inst.gt_boxes = Boxes(b)
-        inst.gt_classes = torch.zeros(len(b), dtype=torch.long)
-        gts.append(inst)
-    return DistillInputs(
-        images=torch.zeros(len(boxes), 3, 64, 64),
-        image_sizes=[(64, 64)] * len(boxes),
-        student_features={name: s},
-        teacher_features={name: t},
-        gt_instances=gts,
-        iteration=iteration,
-    )
+    return make_inputs({name: s}, {name: t}, boxes, iteration=iteration)
 
 
 def test_identity_adapter_gives_plain_mse():

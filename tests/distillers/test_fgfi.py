@@ -3,11 +3,11 @@
 import pytest
 import torch
 from detectron2.layers import ShapeSpec
-from detectron2.structures import Boxes, Instances
+from detectron2.structures import Boxes
 
-from relkd.distillers import FGFI, DistillInputs
+from relkd.distillers import FGFI
 
-from ..helpers import set_identity
+from ..helpers import make_inputs, set_identity
 
 
 def _shapes(c):
@@ -21,21 +21,8 @@ def _anchors(h, w, stride):
 
 
 def _inputs(s, t, boxes, iteration=1000):
-    gts = []
-    for b in boxes:
-        inst = Instances((32, 32))
-        inst.gt_boxes = Boxes(b)
-        gts.append(inst)
-    return DistillInputs(
-        images=torch.zeros(len(boxes), 3, 32, 32),
-        image_sizes=[(32, 32)] * len(boxes),
-        student_features=s,
-        teacher_features=t,
-        gt_instances=gts,
-        anchors=[_anchors(4, 4, 8), _anchors(2, 2, 16)],
-        anchor_levels=["p3", "p4"],
-        iteration=iteration,
-    )
+    anchors = [_anchors(4, 4, 8), _anchors(2, 2, 16)]
+    return make_inputs(s, t, boxes, 32, iteration, anchors=anchors, anchor_levels=["p3", "p4"])
 
 
 def test_normalisation_through_the_distiller():
