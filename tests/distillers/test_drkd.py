@@ -123,7 +123,6 @@ def test_images_without_gt():
     # every parameter takes part (zero grads for the instance side): DDP-safe
     assert all(p.grad is not None for p in d.parameters())
     # one image with boxes, one without: the empty one adds nothing
-    d.relation_filter = "none"
     for m in (*d.student_relation.values(), *d.teacher_relation.values()):
         m.relation_filter = "none"
     t = _feats(4, 1)
@@ -164,5 +163,10 @@ def test_errors():
         DRKD(norm="l1")
     with pytest.raises(ValueError, match="2 num_nodes .* 3 pixel_levels"):
         DRKD(num_nodes=(4, 4)).setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    teacher = {**_shapes(4), "p5": ShapeSpec(channels=4, stride=64)}
+    with pytest.raises(
+        ValueError, match="DRKD: student 'p5' has stride 32 but teacher 'p5' has stride 64"
+    ):
+        DRKD(num_nodes=(4, 4, 8)).setup(_shapes(4), teacher, anchor_levels=LEVELS)
     with pytest.raises(ValueError, match="ir_weight must be >= 0"):
         DRKD(ir_weight=-1)

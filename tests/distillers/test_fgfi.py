@@ -80,5 +80,10 @@ def test_errors():
         FGFI(psi=1.5)
     with pytest.raises(ValueError, match=r"\['res4'\] carry no anchors.*\['p3', 'p4'\]"):
         FGFI(features=["res4"]).setup(_shapes(2), _shapes(2), anchor_levels=["p3", "p4"])
+    teacher = {"p3": ShapeSpec(channels=2, stride=8), "p4": ShapeSpec(channels=2, stride=32)}
+    with pytest.raises(
+        ValueError, match="FGFI: student 'p4' has stride 16 but teacher 'p4' has stride 32"
+    ):
+        FGFI().setup(_shapes(2), teacher, anchor_levels=["p3", "p4"])
     with pytest.raises(ValueError, match="needs a student with anchors"):
         FGFI().setup(_shapes(2), _shapes(2), anchor_levels=[])

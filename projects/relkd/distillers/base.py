@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..utils.events import current_storage
+
 
 @dataclass
 class DistillInputs:
@@ -95,16 +97,25 @@ class Distiller(nn.Module):
                     f"available: {sorted(shapes)}"
                 )
 
+    def check_strides(self, student_shapes: dict, teacher_shapes: dict, pairs) -> None:
+        """Raise unless each ``(student name, teacher name)`` pair shares its stride."""
+        for s, t in pairs:
+            a, b = student_shapes[s].stride, teacher_shapes[t].stride
+            if a != b:
+                raise ValueError(
+                    f"{type(self).__name__}: student {s!r} has stride {a} but teacher {t!r} has "
+                    f"stride {b}; pair features of the same stride"
+                )
+
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
         """Unweighted loss terms ``{term: scalar}``."""
         raise NotImplementedError
 
     def log(self, stat: str, value: float) -> None:
         """Put a diagnostic scalar ``relkd/<name>/<stat>`` into the current EventStorage."""
-        from detectron2.utils.events import _CURRENT_STORAGE_STACK
-
-        if _CURRENT_STORAGE_STACK:
-            _CURRENT_STORAGE_STACK[-1].put_scalar(f"relkd/{self.name}/{stat}", float(value))
+        storage = current_storage()
+        if storage is not None:
+            storage.put_scalar(f"relkd/{self.name}/{stat}", float(value))
 
     def weight_at(self, iteration: int) -> float:
         return 0.0 if iteration < self.warmup_iters else self.loss_weight

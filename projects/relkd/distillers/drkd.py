@@ -109,13 +109,9 @@ class DRKD(Distiller):
                 f"{len(self.pixel_levels)} pixel_levels {self.pixel_levels}"
             )
         super().setup(student_shapes, teacher_shapes)
-        for lv in self.required_features()["student"]:
-            if student_shapes[lv].stride != teacher_shapes[lv].stride:
-                raise ValueError(
-                    f"DRKD: {lv!r} has stride {student_shapes[lv].stride} in the student and "
-                    f"{teacher_shapes[lv].stride} in the teacher"
-                )
-        self.strides = {lv: student_shapes[lv].stride for lv in self.required_features()["student"]}
+        levels = self.required_features()["student"]
+        self.check_strides(student_shapes, teacher_shapes, [(lv, lv) for lv in levels])
+        self.strides = {lv: student_shapes[lv].stride for lv in levels}
         cs = {lv: student_shapes[lv].channels for lv in self.strides}
         ct = {lv: teacher_shapes[lv].channels for lv in self.strides}
         k = self.roi_size**2

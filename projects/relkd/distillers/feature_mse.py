@@ -64,13 +64,10 @@ class FeatureMSE(Distiller):
 
     def setup(self, student_shapes: dict, teacher_shapes: dict, **context) -> None:
         super().setup(student_shapes, teacher_shapes)
-        for s, t in zip(self.student_names, self.teacher_names):
+        pairs = list(zip(self.student_names, self.teacher_names))
+        self.check_strides(student_shapes, teacher_shapes, pairs)
+        for s, t in pairs:
             ss, ts = student_shapes[s], teacher_shapes[t]
-            if ss.stride != ts.stride:
-                raise ValueError(
-                    f"FeatureMSE: student {s!r} has stride {ss.stride} but teacher {t!r} has "
-                    f"stride {ts.stride}; pair features of the same stride"
-                )
             if self.use_adapter:
                 self.adapters[s] = conv_adapter(ss.channels, ts.channels, 1)
             elif ss.channels != ts.channels:

@@ -80,12 +80,9 @@ class FGFI(Distiller):
                 f"{list(anchor_levels)}"
             )
         super().setup(student_shapes, teacher_shapes)
+        self.check_strides(student_shapes, teacher_shapes, [(f, f) for f in self.features])
         for f in self.features:
             s, t = student_shapes[f], teacher_shapes[f]
-            if s.stride != t.stride:
-                raise ValueError(
-                    f"FGFI: {f!r} has stride {s.stride} in the student, {t.stride} in the teacher"
-                )
             self.adapters[f] = conv_adapter(
                 s.channels, t.channels, 3, relu=self.adapter_relu, init_std=self.adapter_init_std
             )

@@ -10,13 +10,8 @@ from torch import nn
 
 from ..distillers.base import Distiller, DistillInputs
 from ..teacher import Teacher
+from ..utils.events import current_storage
 from ..utils.features import feature_shapes, record_features
-
-
-def _storage():
-    from detectron2.utils.events import _CURRENT_STORAGE_STACK
-
-    return _CURRENT_STORAGE_STACK[-1] if _CURRENT_STORAGE_STACK else None
 
 
 class DistillMixin:
@@ -67,7 +62,7 @@ class DistillMixin:
         return record_features(self.backbone, store)
 
     def _iteration(self) -> int:
-        storage = _storage()
+        storage = current_storage()
         return storage.iter if storage is not None else self._local_iter
 
     def distill_losses(
@@ -88,7 +83,7 @@ class DistillMixin:
                 when recorded, bottom-up stages).
             gt_instances: per-image ground truth.
         """
-        storage = _storage()
+        storage = current_storage()
         t0 = time.perf_counter()
         teacher_feats = self.teacher.features(
             images.tensor, images.image_sizes, self, self._teacher_names
