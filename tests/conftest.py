@@ -65,12 +65,17 @@ def teacher_ckpt(teacher_runs):
     return {det: os.path.join(out, "model_final.pth") for det, out in teacher_runs.items()}
 
 
+# the test teachers train for 4 iterations: untrained by design, so the preflight is off
+NO_PREFLIGHT = "train.teacher_preflight.enabled=False"
+
+
 def distill_cfg(det: str, teacher_ckpt: dict, *overrides: str):
     return load_cfg(
         f"digits/{det}_R18_feature_mse.py",
         f"model.teacher.weights={teacher_ckpt[det]}",
         "dataloader.train.total_batch_size=2",
         "dataloader.train.num_workers=0",
+        NO_PREFLIGHT,
         *overrides,
     )
 

@@ -14,11 +14,8 @@ table and writes it to ``<output-root>/demo_<detector>.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
@@ -40,20 +37,18 @@ def parse_args(argv=None):
 
 
 def train(config: str, out: str, extra: list[str], quick: bool) -> dict:
-    overrides = [f"train.output_dir={out}", *extra]
+    from relkd.engine.runs import train_run
+
     if quick:
-        overrides += ["train.max_iter=4", "train.log_period=1", "dataloader.train.num_workers=0"]
-    cmd = [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", config, *overrides]
-    print(f"\n[demo] $ {' '.join(cmd[1:])}", flush=True)
-    t0 = time.time()
-    subprocess.run(cmd, cwd=REPO, check=True)
-    print(f"[demo] finished in {time.time() - t0:.0f} s", flush=True)
-    return load_summary(out)
-
-
-def load_summary(out: str) -> dict:
-    with open(os.path.join(out, "summary.json")) as f:
-        return json.load(f)
+        # a 4-iteration teacher is untrained by design: no preflight
+        extra = [
+            *extra,
+            "train.max_iter=4",
+            "train.log_period=1",
+            "dataloader.train.num_workers=0",
+            "train.teacher_preflight.enabled=False",
+        ]
+    return train_run(config, out, extra, tag="demo")
 
 
 def table(rows: list[tuple[str, str, dict]]) -> str:
@@ -72,6 +67,7 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
 def main(argv=None) -> str:
     args = parse_args(argv)
     from relkd.data import build_digits_det
+    from relkd.engine import runs
 
     print("[demo] digits_det: building or reusing the embedded dataset ...", flush=True)
     print(f"[demo] digits_det at {build_digits_det()}", flush=True)
@@ -89,7 +85,7 @@ def main(argv=None) -> str:
             )
             if cached and not args.retrain_teacher:
                 print(f"[demo] reusing the cached teacher {teacher_ckpt}", flush=True)
-                rows.append((label + " (cached)", config, load_summary(out)))
+                rows.append((label + " (cached)", config, runs.load_summary(out)))
                 continue
         rows.append((label, config, train(config, out, extra, args.quick)))
     text = table(rows)

@@ -10,3 +10,5 @@ lr_multiplier = get_config("common/coco_schedule.py").lr_multiplier_2x
 train = get_config("common/train.py").train
 train.max_iter = 180000
 train.init_checkpoint = "detectron2://ImageNetPretrained/MSRA/R-50.pkl"
+# distilled configs only (a model with a teacher): the model-zoo teachers score 37-45 box AP
+train.teacher_preflight = dict(enabled=True, num_images=200, min_ap=20.0)

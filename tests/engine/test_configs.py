@@ -23,6 +23,9 @@ def test_there_are_coco_configs_for_the_papers_pairs():
         "coco/faster_rcnn_R50_fgfi.py",
         "coco/faster_rcnn_R50_drkd.py",
         "coco/retinanet_R50_drkd.py",
+        "coco/faster_rcnn_R50_hgd.py",
+        "coco/retinanet_R50_hgd.py",
+        "coco/faster_rcnn_R50_drkd_hgd.py",
     } <= set(COCO)
 
 

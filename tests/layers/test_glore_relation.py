@@ -102,3 +102,21 @@ def test_bad_arguments():
         InstanceRelation(8, "learned")
     with pytest.raises(ValueError, match="num_nodes must be > 0"):
         GloRe(8, 0)
+
+
+def test_safe_batchnorm_single_value_uses_running_stats():
+    from relkd.layers import SafeBatchNorm2d
+
+    bn = SafeBatchNorm2d(3).train()
+    bn.running_mean.copy_(torch.tensor([1.0, 2.0, 3.0]))
+    bn.running_var.copy_(torch.tensor([4.0, 1.0, 0.25]))
+    x = torch.tensor([3.0, 2.0, 4.0]).view(1, 3, 1, 1)
+    y = bn(x)  # torch.nn.BatchNorm2d raises here
+    expected = (x.view(3) - bn.running_mean) / (bn.running_var + bn.eps).sqrt()
+    assert torch.allclose(y.view(3), expected)
+    assert bn.num_batches_tracked.item() == 0 and bn.running_mean[0].item() == 1.0
+    z = torch.randn(2, 3, 2, 2)
+    assert torch.allclose(
+        bn(z), torch.nn.functional.batch_norm(z, None, None, bn.weight, bn.bias, True)
+    )
+    assert bn.num_batches_tracked.item() == 1  # a normal batch still updates the statistics

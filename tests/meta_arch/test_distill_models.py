@@ -150,7 +150,7 @@ DISTILLED = sorted(
 
 def test_distilled_configs_cover_every_method():
     for det in DETECTORS:
-        for method in ("feature_mse", "fgfi", "drkd"):
+        for method in ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd"):
             assert f"{det}_R18_{method}.py" in DISTILLED
 
 
@@ -161,10 +161,14 @@ def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     model.train()
-    with EventStorage(10_000):  # past every warm-up
+    with EventStorage(10_000) as storage:  # past every warm-up
         losses = model(digits_batch)
     keys = [k for d in model.distillers for k in d.loss_keys()]
     assert keys and set(keys) <= set(losses)
+    # composed recipes keep every distiller's keys and log each one's time
+    assert len(keys) == len(set(keys)) == sum(len(d.terms()) for d in model.distillers)
+    timed = {f"relkd/{d.name}/ms" for d in model.distillers} | {"relkd/teacher/ms"}
+    assert timed <= set(storage.histories())
     assert all(torch.isfinite(v) for v in losses.values())
     assert all(losses[k].item() > 0 for k in keys), {k: losses[k].item() for k in keys}
     sum(losses.values()).backward()

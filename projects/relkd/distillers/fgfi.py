@@ -17,6 +17,27 @@ from ..utils.resize import match_size
 from .base import Distiller, DistillInputs
 
 
+def anchor_masks(
+    inputs: DistillInputs, levels: Sequence[str], psi: float, per_level_max: bool = False
+) -> dict[str, torch.Tensor]:
+    """FGFI near-object masks ``{level: (B, H_l, W_l) bool}`` for some of the anchor levels.
+
+    The anchors of *all* anchor levels enter each GT's max IoU, whichever levels are returned.
+    """
+    if inputs.anchors is None or inputs.anchor_levels is None:
+        raise ValueError("near-object masks need the student's anchors (none were given)")
+    grids = [
+        boxes.tensor.view(*inputs.student_features[n].shape[-2:], -1, 4)
+        for n, boxes in zip(inputs.anchor_levels, inputs.anchors)
+    ]
+    per_image = [
+        imitation_mask(grids, inst.gt_boxes.tensor, psi, per_level_max)
+        for inst in inputs.gt_instances
+    ]
+    index = {n: i for i, n in enumerate(inputs.anchor_levels)}
+    return {f: torch.stack([m[index[f]] for m in per_image]) for f in levels}
+
+
 class FGFI(Distiller):
     """Masked feature imitation; loss key ``loss_fgfi_imitation``.
 
@@ -89,17 +110,7 @@ class FGFI(Distiller):
 
     def masks(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
         """``{feature: (B, H_l, W_l) bool}`` imitation masks from the student's anchors."""
-        # the anchors of ALL anchor levels enter each GT's max IoU, imitated or not
-        grids = [
-            boxes.tensor.view(*inputs.student_features[n].shape[-2:], -1, 4)
-            for n, boxes in zip(inputs.anchor_levels, inputs.anchors)
-        ]
-        per_image = [
-            imitation_mask(grids, inst.gt_boxes.tensor, self.psi, self.per_level_max)
-            for inst in inputs.gt_instances
-        ]
-        index = {n: i for i, n in enumerate(inputs.anchor_levels)}
-        return {f: torch.stack([m[index[f]] for m in per_image]) for f in self.features}
+        return anchor_masks(inputs, self.features, self.psi, self.per_level_max)
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
         masks = self.masks(inputs)

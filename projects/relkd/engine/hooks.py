@@ -29,3 +29,29 @@ class ClipGradNorm(HookBase):
             scaler.unscale_(self.trainer.optimizer)  # clip the true gradients under AMP
         norm = torch.nn.utils.clip_grad_norm_(params, self.max_norm)
         self.trainer.storage.put_scalar("grad_norm", float(norm), smoothing_hint=True)
+
+
+class NonFiniteSkip(HookBase):
+    """Turn an iteration the model flagged (``skip_update``, set by a relkd meta-architecture
+    with ``nonfinite="skip"``) into one without an optimizer update.
+
+    The model's losses on such an iteration give zero gradients to every parameter; this hook
+    then drops them (``grad = None``), so the optimizer leaves parameters, moments and weight
+    decay untouched. Under AMP the gradients are set to NaN instead, which makes the
+    ``GradScaler`` skip the step (and lower its scale, as after any overflow).
+    """
+
+    def after_backward(self):
+        model = self.trainer.model
+        model = getattr(model, "module", model)
+        if not getattr(model, "skip_update", False):
+            return
+        scaler = getattr(self.trainer, "grad_scaler", None)
+        amp = scaler is not None and scaler.is_enabled()
+        for p in self.trainer.model.parameters():
+            if p.grad is None:
+                continue
+            if amp:
+                p.grad.fill_(float("nan"))
+            else:
+                p.grad = None

@@ -7,6 +7,8 @@ iteration and the final COCO metrics, which the demo and benchmark scripts read.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 import logging
 import os
@@ -14,11 +16,15 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
+from detectron2.data import DatasetFromList
 from detectron2.engine import AMPTrainer, SimpleTrainer, create_ddp_model, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
-from .hooks import ClipGradNorm
+from ..data.samplers import ResumableTrainingSampler
+from .hooks import ClipGradNorm, NonFiniteSkip
+from .preflight import teacher_preflight
+from .resume import RunState, StopAtIteration, TrainingStopped
 
 logger = logging.getLogger("relkd")
 
@@ -48,13 +54,20 @@ def do_train(cfg, resume: bool = False) -> dict:
     model = instantiate(cfg.model)
     model.to(cfg.train.device)
     logger.info("Model:\n%s", model)
+    preflight_ap = teacher_preflight(cfg, model)  # raises if the teacher looks untrained
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
-    train_loader = instantiate(cfg.dataloader.train)
-    model = create_ddp_model(model, **cfg.train.ddp)
+    # drawn before anything is loaded, as in a fresh run; a resumed run takes the saved one
+    ddp_args = dict(cfg.train.ddp)
+    if next(model.parameters()).device.type == "cpu":
+        ddp_args.setdefault("device_ids", None)  # detectron2 would pass [local rank]: GPU only
+    model = create_ddp_model(model, **ddp_args)
+    run_state = RunState(comm.shared_random_seed(), model)
     trainer_cls = AMPTrainer if cfg.train.amp.enabled else SimpleTrainer
-    trainer = trainer_cls(model, train_loader, optimizer)
-    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    trainer = trainer_cls(model, None, optimizer)  # the loader comes once the start is known
+    checkpointer = DetectionCheckpointer(
+        model, cfg.train.output_dir, trainer=trainer, run_state=run_state
+    )
     final_results: dict = {}
 
     def evaluate():
@@ -64,9 +77,11 @@ def do_train(cfg, resume: bool = False) -> dict:
 
     main = comm.is_main_process()
     clip = cfg.train.get("clip_grad_norm", 0) or 0
+    stop = cfg.train.get("stop_iter", 0) or 0
     trainer.register_hooks(
         [
             hooks.IterationTimer(),
+            NonFiniteSkip(),  # before clipping: under AMP its NaNs must reach the scaler's check
             ClipGradNorm(clip) if clip > 0 else None,
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
@@ -79,16 +94,70 @@ def do_train(cfg, resume: bool = False) -> dict:
                 if main
                 else None
             ),
+            StopAtIteration(stop, checkpointer if main else None) if stop else None,
         ]
     )
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
     start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
-    trainer.train(start_iter, cfg.train.max_iter)
+    # started now: creating the iterator draws from the torch RNG, as it did at iteration 0
+    trainer.data_loader = _Started(build_train_loader(cfg, run_state.sampler_seed, start_iter))
+    if run_state.apply():
+        logger.info("Restored the random-number and module states of iteration %d", start_iter)
+    try:
+        trainer.train(start_iter, cfg.train.max_iter)
+    except TrainingStopped as e:
+        logger.info("%s; continue with --resume", e)
     summary = summarize(trainer, final_results)
+    if preflight_ap is not None:
+        summary["teacher_preflight_ap"] = preflight_ap
     if main:
         with open(os.path.join(cfg.train.output_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
     return summary
+
+
+class _Started:
+    """An iterable whose iterator is created, and its first batch fetched, at construction.
+
+    Fetching matters: detectron2's aspect-ratio-grouped loader is a generator that creates
+    the underlying ``DataLoader`` iterator (drawing its base seed from the torch RNG) only
+    when the first batch is requested.
+    """
+
+    def __init__(self, loader):
+        self.loader = loader
+        it = iter(loader)
+        self._iter = itertools.chain([next(it)], it)
+
+    def __iter__(self):
+        return self._iter
+
+
+def build_train_loader(cfg, seed: int, start_iter: int):
+    """``cfg.dataloader.train``, with a sampler that starts at ``start_iter``'s first batch.
+
+    For detectron2's ``build_detection_train_loader`` without a sampler of its own (every
+    relkd config), the sampler is a :class:`ResumableTrainingSampler` seeded with ``seed``, so
+    a resumed run sees the batches the interrupted run would have seen next. Other loaders are
+    built as configured (a resumed run then starts a new data order, and says so).
+    """
+    loader_cfg = copy.deepcopy(cfg.dataloader.train)
+    target = loader_cfg.get("_target_")
+    name = target if isinstance(target, str) else getattr(target, "__qualname__", "")
+    own = name.rsplit(".", 1)[-1] == "build_detection_train_loader"
+    if not own or loader_cfg.get("sampler") is not None:
+        if start_iter > 0:
+            logger.warning("Resuming with a custom train loader: the data order starts anew")
+        return instantiate(loader_cfg)
+    dataset = instantiate(loader_cfg.dataset)
+    if isinstance(dataset, list):  # wrapped, so the config node holds it as an object
+        dataset = DatasetFromList(dataset, copy=False)
+    per_rank = loader_cfg.total_batch_size // comm.get_world_size()
+    loader_cfg.dataset = dataset
+    loader_cfg.sampler = ResumableTrainingSampler(
+        len(dataset), seed=seed, start=start_iter * per_rank
+    )
+    return instantiate(loader_cfg)
 
 
 def summarize(trainer, results: dict) -> dict:

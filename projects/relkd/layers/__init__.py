@@ -2,6 +2,7 @@
 
 from .adapters import conv_adapter
 from .glore import GloRe
+from .norm import SafeBatchNorm2d
 from .relation import InstanceRelation
 
-__all__ = ["GloRe", "InstanceRelation", "conv_adapter"]
+__all__ = ["GloRe", "InstanceRelation", "SafeBatchNorm2d", "conv_adapter"]

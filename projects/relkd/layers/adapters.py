@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .norm import SafeBatchNorm2d
+
 
 def conv_adapter(
     in_channels: int,
@@ -27,7 +29,7 @@ def conv_adapter(
         conv.weight.data.normal_().fmod_(2).mul_(init_std)
     layers: list[nn.Module] = [conv]
     if norm:
-        layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(SafeBatchNorm2d(out_channels))
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .norm import SafeBatchNorm2d
+
 
 class GloRe(nn.Module):
     """Shape-preserving graph reasoning over the pixels of one feature map.
@@ -31,7 +33,7 @@ class GloRe(nn.Module):
         self.state_conv = nn.Conv1d(states, states, 1, bias=False)  # updates states ("W_g")
         self.conv_extend = nn.Conv2d(states, in_channels, 1, bias=False)
         # DRKD's code keeps BN's default init (gamma 1, beta 0), not the zero init of GloRe
-        self.bn = nn.BatchNorm2d(in_channels, eps=1e-4)
+        self.bn = SafeBatchNorm2d(in_channels, eps=1e-4)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

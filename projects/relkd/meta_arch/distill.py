@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from ..distillers.base import Distiller, DistillInputs
 from ..teacher import Teacher
 from ..utils.events import current_storage
 from ..utils.features import feature_shapes, record_features
+
+logger = logging.getLogger(__name__)
+
+NONFINITE = ("raise", "skip")
 
 
 class DistillMixin:
@@ -21,8 +27,18 @@ class DistillMixin:
     """
 
     def _init_distill(
-        self, teacher: Teacher, distillers: Sequence[Distiller], anchor_levels: list[str]
+        self,
+        teacher: Teacher,
+        distillers: Sequence[Distiller],
+        anchor_levels: list[str],
+        nonfinite: str = "raise",
     ) -> None:
+        if nonfinite not in NONFINITE:
+            raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}")
+        self.nonfinite = nonfinite
+        self.skip_update = False  # read by the NonFiniteSkip hook after backward
+        self._bad_terms: list[str] = []
+        self.skipped_iters = 0
         if not isinstance(teacher, Teacher):
             raise TypeError(f"teacher must be a relkd.Teacher, got {type(teacher).__name__}")
         # a plain attribute: not a submodule, so not in state_dict(), parameters() or DDP
@@ -102,16 +118,51 @@ class DistillMixin:
             iteration=self._iteration(),
         )
         losses: dict[str, torch.Tensor] = {}
+        self._bad_terms = []
         for d in self.distillers:
             t0 = time.perf_counter()
             out = d(inputs)
             for k, v in out.items():
                 if not torch.isfinite(v).all():
-                    raise FloatingPointError(
-                        f"Distillation term {k} is {v.item()} at iteration {inputs.iteration}"
-                    )
+                    if self.nonfinite == "raise":
+                        raise FloatingPointError(
+                            f"Distillation term {k} is {v.item()} at iteration {inputs.iteration}"
+                            " (set the model's nonfinite='skip' to skip such iterations)"
+                        )
+                    self._bad_terms.append(f"{k}={v.item()}")
             losses.update(out)
             if storage is not None:
                 storage.put_scalar(f"relkd/{d.name}/ms", (time.perf_counter() - t0) * 1e3)
         self._local_iter += 1
         return losses
+
+    def _guard_nonfinite(self, losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """With ``nonfinite="skip"``: if a distillation term is non-finite on any rank, return
+        finite losses with zero gradients for every trainable parameter on every rank (so DDP
+        stays in step) and set ``skip_update`` so that no optimizer update follows."""
+        self.skip_update = False
+        if self.nonfinite != "skip":
+            return losses
+        bad = torch.tensor(float(bool(self._bad_terms)), device=self.pixel_mean.device)
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        if not bad.item():
+            return losses
+        self.skip_update = True
+        self.skipped_iters += 1
+        logger.warning(
+            "Skipping iteration %d (no update): non-finite distillation term(s) %s",
+            self._iteration(),
+            ", ".join(self._bad_terms) or "on another rank",
+        )
+        storage = current_storage()
+        if storage is not None:
+            storage.put_scalar("relkd/skipped_iters", self.skipped_iters, smoothing_hint=False)
+        zero = sum(p.reshape(-1)[0] * 0.0 for p in self.parameters() if p.requires_grad)
+        out = {
+            k: v.detach() if torch.isfinite(v).all() else torch.zeros_like(v)
+            for k, v in losses.items()
+        }
+        first = next(iter(out))
+        out[first] = out[first] + zero
+        return out

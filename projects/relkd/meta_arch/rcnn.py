@@ -20,14 +20,28 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
     Args:
         teacher: the frozen teacher.
         distillers: distillers whose terms are added to the detection losses.
+        nonfinite: ``"raise"`` (a non-finite distillation term stops training with its name
+            and iteration) or ``"skip"`` (the iteration makes no update and is logged).
         **kwargs: GeneralizedRCNN's keyword arguments.
     """
 
-    def __init__(self, *, teacher: Teacher, distillers: Sequence[Distiller], **kwargs):
+    def __init__(
+        self,
+        *,
+        teacher: Teacher,
+        distillers: Sequence[Distiller],
+        nonfinite: str = "raise",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if self.proposal_generator is None:
             raise ValueError("DistillRCNN needs a proposal_generator (an RPN)")
-        self._init_distill(teacher, distillers, anchor_levels=self.proposal_generator.in_features)
+        self._init_distill(
+            teacher,
+            distillers,
+            anchor_levels=self.proposal_generator.in_features,
+            nonfinite=nonfinite,
+        )
 
     def forward(self, batched_inputs):
         if not self.training:
@@ -61,4 +75,4 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
                 proposals=proposals,
             )
         )
-        return losses
+        return self._guard_nonfinite(losses)

@@ -19,12 +19,23 @@ class DistillRetinaNet(DistillMixin, RetinaNet):
     Args:
         teacher: the frozen teacher.
         distillers: distillers whose terms are added to the detection losses.
+        nonfinite: ``"raise"`` (a non-finite distillation term stops training with its name
+            and iteration) or ``"skip"`` (the iteration makes no update and is logged).
         **kwargs: RetinaNet's keyword arguments.
     """
 
-    def __init__(self, *, teacher: Teacher, distillers: Sequence[Distiller], **kwargs):
+    def __init__(
+        self,
+        *,
+        teacher: Teacher,
+        distillers: Sequence[Distiller],
+        nonfinite: str = "raise",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self._init_distill(teacher, distillers, anchor_levels=self.head_in_features)
+        self._init_distill(
+            teacher, distillers, anchor_levels=self.head_in_features, nonfinite=nonfinite
+        )
         self._student_store: dict = {}
 
     def forward(self, batched_inputs):
@@ -47,4 +58,4 @@ class DistillRetinaNet(DistillMixin, RetinaNet):
                 anchor_levels=list(self.head_in_features),
             )
         )
-        return losses
+        return self._guard_nonfinite(losses)

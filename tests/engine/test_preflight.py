@@ -1,0 +1,106 @@
+"""Teacher preflight: an untrained teacher is refused before training, with a clear message."""
+
+import pytest
+import torch
+from detectron2.evaluation import DatasetEvaluator
+
+from relkd.engine import do_train
+from relkd.engine.preflight import (
+    TeacherPreflightError,
+    _FirstBatches,
+    _OnSeenImages,
+    _TeacherInStudentFormat,
+)
+
+from ..conftest import distill_cfg
+
+PREFLIGHT = [
+    "train.teacher_preflight.enabled=True",
+    "train.teacher_preflight.num_images=16",
+    "dataloader.test.num_workers=0",
+    "train.max_iter=2",
+    "train.checkpointer.period=100",
+]
+
+
+def test_untrained_teacher_is_refused(teacher_ckpt, tmp_path):
+    cfg = distill_cfg(
+        "retinanet",
+        teacher_ckpt,
+        *PREFLIGHT,
+        "train.teacher_preflight.min_ap=1.0",
+        f"train.output_dir={tmp_path}",
+    )
+    with pytest.raises(TeacherPreflightError, match=r"box AP is 0\.\d\d on the first 16 .*") as e:
+        do_train(cfg)
+    msg = str(e.value)
+    assert "below train.teacher_preflight.min_ap=1.0" in msg and "untrained or mismatched" in msg
+    assert teacher_ckpt["retinanet"] in msg and "enabled=False" in msg
+    assert not (tmp_path / "model_final.pth").exists()  # refused before training
+
+
+def test_passing_preflight_logs_ap_and_trains(teacher_ckpt, tmp_path):
+    cfg = distill_cfg(
+        "faster_rcnn",
+        teacher_ckpt,
+        *PREFLIGHT,
+        "train.teacher_preflight.min_ap=0.0",
+        f"train.output_dir={tmp_path}",
+        "dataloader.evaluator=null",
+    )
+    cfg.train.teacher_preflight.enabled = True
+    # without an evaluator the preflight cannot measure anything: it says so and steps aside
+    assert "teacher_preflight_ap" not in do_train(cfg)
+    cfg = distill_cfg(
+        "faster_rcnn",
+        teacher_ckpt,
+        *PREFLIGHT,
+        "train.teacher_preflight.min_ap=0.0",
+        f"train.output_dir={tmp_path / 'b'}",
+        "train.eval_period=0",
+    )
+    summary = do_train(cfg)
+    assert summary["iterations"] == 2 and 0.0 <= summary["teacher_preflight_ap"] < 1.0
+
+
+class _Recorder(DatasetEvaluator):
+    def reset(self):
+        self.seen = None
+
+    def process(self, inputs, outputs):
+        pass
+
+    def evaluate(self, img_ids=None):
+        self.seen = img_ids
+        return {"bbox": {"AP": 1.0}}
+
+
+def test_subset_evaluation_uses_only_seen_images():
+    loader = [[{"image_id": 3}, {"image_id": 5}], [{"image_id": 8}], [{"image_id": 9}]]
+    first = _FirstBatches(loader, 2)
+    assert len(first) == 2 and [b[0]["image_id"] for b in first] == [3, 8]
+    inner = _Recorder()
+    ev = _OnSeenImages(inner)
+    ev.reset()
+    for batch in first:
+        ev.process(batch, [None] * len(batch))
+    assert ev.evaluate() == {"bbox": {"AP": 1.0}} and inner.seen == [3, 5, 8]
+
+
+def test_teacher_gets_its_own_channel_order():
+    seen = []
+
+    class Fake(torch.nn.Module):
+        input_format = "RGB"
+
+        def forward(self, inputs):
+            seen.append(inputs[0]["image"])
+            return [{}]
+
+    img = torch.arange(3.0).view(3, 1, 1).expand(3, 2, 2)
+    _TeacherInStudentFormat(Fake(), "BGR")([{"image": img}])
+    _TeacherInStudentFormat(Fake(), "RGB")([{"image": img}])
+    assert torch.equal(seen[0][:, 0, 0], torch.tensor([2.0, 1.0, 0.0]))
+    assert torch.equal(seen[1], img)
+    wrapper = _TeacherInStudentFormat(Fake(), "RGB")
+    assert not wrapper.training and not wrapper.model.training

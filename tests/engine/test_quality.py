@@ -1,0 +1,51 @@
+"""tools/quality.py: aggregation over seeds, gain and gap recovered, table and plot."""
+
+import importlib.util
+import os
+
+import pytest
+
+from ..conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality", os.path.join(REPO, "tools/quality.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(ap, ap50=None, aps=None, sec=0.2):
+    bbox = {"AP": ap, "AP50": ap50 if ap50 is not None else 2 * ap, "APs": aps or ap}
+    return {"results": {"bbox": bbox}, "sec_per_iter": sec}
+
+
+def test_aggregate_mean_range_and_median_time(quality):
+    agg = quality.aggregate([_run(4.0, sec=0.2), _run(5.0, sec=0.4), _run(7.5, sec=0.3)])
+    assert agg["n"] == 3
+    assert agg["AP"] == pytest.approx(5.5) and agg["AP_range"] == pytest.approx(3.5)
+    assert agg["AP50"] == pytest.approx(11.0)
+    assert agg["sec_per_iter"] == pytest.approx(0.3)
+    single = quality.aggregate([_run(4.0)])
+    assert single["AP_range"] is None
+
+
+def test_table_gain_and_gap_recovered(quality, tmp_path):
+    results = {
+        "retinanet": {
+            "teacher": quality.aggregate([_run(10.0)]),
+            "baseline": quality.aggregate([_run(4.0), _run(6.0)]),  # mean 5
+            "fgfi": quality.aggregate([_run(6.0), _run(7.0)]),  # mean 6.5: +1.5, 30% of 5
+        }
+    }
+    lines = quality.table(results).splitlines()
+    fgfi = [c.strip() for c in lines[-1].split("|")[1:-1]]
+    assert fgfi[:6] == ["retinanet", "FGFI", "2", "6.5", "1.0", "13.0"]
+    assert fgfi[7:9] == ["+1.5", "30%"]
+    base = [c.strip() for c in lines[-2].split("|")[1:-1]]
+    assert base[4] == "2.0" and base[7] == "-"  # the baseline has a range but no gain
+    path = str(tmp_path / "ap.png")
+    quality.plot(results, path)
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

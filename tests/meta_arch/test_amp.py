@@ -1,0 +1,55 @@
+"""Mixed precision: CPU bf16 autocast keeps every loss key finite; relations stay fp32."""
+
+import glob
+import os
+
+import pytest
+import torch
+from detectron2.config import instantiate
+from detectron2.utils.events import EventStorage
+
+from relkd.layers import GloRe, InstanceRelation
+
+from ..conftest import REPO, load_cfg
+
+DISTILLED = sorted(
+    os.path.basename(p)
+    for p in glob.glob(os.path.join(REPO, "configs/digits/*_R18_*.py"))
+    if not p.endswith("_student.py")
+)
+
+
+@pytest.mark.parametrize("name", DISTILLED)
+def test_bf16_autocast_step_has_same_finite_keys(name, teacher_ckpt, digits_batch):
+    det = "retinanet" if name.startswith("retinanet") else "faster_rcnn"
+    cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[det]}")
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).train()
+    with EventStorage(10_000):
+        fp32 = model(digits_batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model(digits_batch)
+    assert set(bf16) == set(fp32)
+    assert all(torch.isfinite(v) for v in bf16.values()), {k: v.item() for k, v in bf16.items()}
+    distill = [k for d in model.distillers for k in d.loss_keys()]
+    assert all(bf16[k].dtype == torch.float32 for k in distill)
+    sum(bf16.values()).backward()
+    grads = [p.grad for p in model.distillers.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_relation_and_glore_run_in_fp32_under_autocast():
+    torch.manual_seed(0)
+    rel = InstanceRelation(36, "code", generator=torch.Generator().manual_seed(0))
+    x = torch.randn(7, 36) * 30  # large logits: bf16 softmax rows would miss 1 by ~1e-2
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z, a = rel(x.to(torch.bfloat16))
+    assert a.dtype == torch.float32
+    assert torch.allclose(a.sum(1), torch.ones(7), atol=1e-6)
+    assert z.dtype == torch.bfloat16  # handed back in the input's dtype
+    glore = GloRe(8, 4)
+    inner = {}
+    glore.state_conv.register_forward_hook(lambda m, i, o: inner.update(dtype=o.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = glore(torch.randn(2, 8, 5, 5).to(torch.bfloat16))
+    assert inner["dtype"] == torch.float32 and y.dtype == torch.bfloat16

@@ -1,0 +1,200 @@
+#!/usr/bin/env python
+"""Quality table on ``digits_det``: teacher, baseline student and each distiller, over seeds.
+
+For each detector: the ResNet-50 teacher is trained once (or its cached checkpoint reused,
+the demo's included), then for every seed the ResNet-18 baseline student and the student
+distilled with each method, all at the same schedule, through ``train_net.py``. Each run ends
+with COCOEvaluator on ``digits_det_val``. The script writes, under ``--output-root``:
+``quality.json`` (every run's summary), ``quality.md`` (AP, AP50, APs as mean and range over
+seeds, gain over the baseline, fraction of the teacher-student gap recovered, s/iter) and
+``quality_ap.png`` (AP per method). Runs whose ``summary.json`` already exists for the same
+schedule are reused, so an interrupted invocation continues where it stopped.
+
+    python tools/quality.py                                   # both detectors, seeds 0 and 1
+    python tools/quality.py --detectors retinanet --methods fgfi drkd --seeds 0
+    python tools/quality.py --scale 4 --device cuda           # a 4x longer schedule on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "projects"))
+
+DETECTORS = ("retinanet", "faster_rcnn")
+METHODS = ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd")
+LABELS = {
+    "teacher": "teacher (R50)",
+    "baseline": "baseline student (R18)",
+    "feature_mse": "FeatureMSE",
+    "fgfi": "FGFI",
+    "drkd": "DRKD",
+    "hgd": "HGD-R",
+    "drkd_hgd": "DRKD + HGD-R",
+}
+TEACHER_ITERS = 2500  # the digits teacher configs' schedule
+STUDENT_ITERS = 1000  # the digits student configs' schedule
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=list(DETECTORS))
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every schedule (e.g. 4 on a GPU)"
+    )
+    p.add_argument("--device", default="cpu", help="train.device of every run")
+    p.add_argument("--output-root", default=os.path.join(REPO, "output", "quality"))
+    p.add_argument("--retrain", action="store_true", help="ignore cached runs and teachers")
+    return p.parse_args(argv)
+
+
+def bbox(summary: dict) -> dict:
+    return summary.get("results", {}).get("bbox", {})
+
+
+def teacher_run(det: str, args, iters: int) -> tuple[str, dict]:
+    """Train (or reuse) the teacher; return its checkpoint and summary."""
+    from relkd.engine.runs import load_summary, train_run
+
+    if iters == TEACHER_ITERS and args.device == "cpu":
+        out = os.path.join(REPO, "output", "digits", f"{det}_R50_teacher")  # shared with the demo
+    else:
+        out = os.path.join(args.output_root, det, f"teacher_it{iters}")
+    ckpt = os.path.join(out, "model_final.pth")
+    if not args.retrain and _cached(out, iters):
+        print(f"[quality] reusing the teacher {ckpt}", flush=True)
+        return ckpt, load_summary(out)
+    overrides = [f"train.max_iter={iters}", f"train.device={args.device}"]
+    return ckpt, train_run(f"configs/digits/{det}_R50_teacher.py", out, overrides, "quality")
+
+
+def _cached(out: str, iters: int) -> bool:
+    path = os.path.join(out, "summary.json")
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(out, "model_final.pth"))):
+        return False
+    with open(path) as f:
+        return json.load(f).get("iterations") == iters
+
+
+def student_run(det: str, method: str, seed: int, ckpt: str, args, iters: int) -> dict:
+    from relkd.engine.runs import load_summary, train_run
+
+    name = f"{det}_R18_student" if method == "baseline" else f"{det}_R18_{method}"
+    out = os.path.join(args.output_root, det, method, f"seed{seed}")
+    if not args.retrain and _cached(out, iters):
+        print(f"[quality] reusing {out}", flush=True)
+        return load_summary(out)
+    overrides = [f"train.max_iter={iters}", f"train.seed={seed}", f"train.device={args.device}"]
+    if method != "baseline":
+        overrides.append(f"model.teacher.weights={ckpt}")
+    return train_run(f"configs/digits/{name}.py", out, overrides, "quality")
+
+
+def aggregate(runs: list[dict]) -> dict:
+    """Mean and range (max - min) over seeds of AP, AP50, APs; median s/iter."""
+    out = {"n": len(runs)}
+    for k in ("AP", "AP50", "APs"):
+        vals = [bbox(r)[k] for r in runs if k in bbox(r)]
+        out[k] = statistics.mean(vals) if vals else None
+        out[k + "_range"] = (max(vals) - min(vals)) if len(vals) > 1 else None
+        out[k + "_all"] = vals
+    secs = [r["sec_per_iter"] for r in runs if r.get("sec_per_iter") is not None]
+    out["sec_per_iter"] = statistics.median(secs) if secs else None
+    return out
+
+
+def _fmt(x, nd=1, signed=False):
+    if x is None:
+        return "-"
+    return f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}"
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| detector | model | runs | AP | AP range | AP50 | APs | gain (AP) | gap recovered "
+        "| s/iter |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for det, rows in results.items():
+        teacher, base = rows["teacher"]["AP"], rows["baseline"]["AP"]
+        for key, agg in rows.items():
+            gain = gap = None
+            if key not in ("teacher", "baseline") and agg["AP"] is not None:
+                gain = agg["AP"] - base
+                if teacher is not None and teacher - base > 0:
+                    gap = gain / (teacher - base)
+            lines.append(
+                f"| {det} | {LABELS[key]} | {agg['n']} | {_fmt(agg['AP'])} | "
+                f"{_fmt(agg['AP_range'])} | {_fmt(agg['AP50'])} | {_fmt(agg['APs'])} | "
+                f"{_fmt(gain, signed=True)} | {'-' if gap is None else f'{gap:.0%}'} | "
+                f"{_fmt(agg['sec_per_iter'], 3)} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
+    for ax, (det, rows) in zip(axes[0], results.items()):
+        keys = list(rows)
+        means = [rows[k]["AP"] or 0.0 for k in keys]
+        ax.bar(range(len(keys)), means, color=["#555"] + ["#999"] + ["#3a7"] * (len(keys) - 2))
+        for i, k in enumerate(keys):  # every seed as a dot
+            ax.plot([i] * len(rows[k]["AP_all"]), rows[k]["AP_all"], "k.", ms=8)
+        ax.axhline(rows["baseline"]["AP"] or 0.0, color="#999", ls="--", lw=1)
+        ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], rotation=30, ha="right")
+        ax.set_ylabel("COCO box AP, digits_det_val")
+        ax.set_title(det)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    from relkd.data import build_digits_det
+
+    print(f"[quality] digits_det at {build_digits_det()}", flush=True)
+    os.makedirs(args.output_root, exist_ok=True)
+    t_iters = round(TEACHER_ITERS * args.scale)
+    s_iters = round(STUDENT_ITERS * args.scale)
+    t0 = time.time()
+    raw, results = {}, {}
+    for det in args.detectors:
+        ckpt, t_summary = teacher_run(det, args, t_iters)
+        raw[det] = {"teacher": [t_summary]}
+        for method in ("baseline", *args.methods):
+            raw[det][method] = [
+                student_run(det, method, seed, ckpt, args, s_iters) for seed in args.seeds
+            ]
+        results[det] = {k: aggregate(v) for k, v in raw[det].items()}
+    text = table(results)
+    cmd = "python tools/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    header = (
+        f"Command: `{cmd.strip()}`; teacher {t_iters} iterations (one run), students "
+        f"{s_iters} iterations, seeds {args.seeds}, device {args.device}; wall time "
+        f"{(time.time() - t0) / 60:.1f} min.\n\n"
+    )
+    with open(os.path.join(args.output_root, "quality.json"), "w") as f:
+        json.dump({"args": vars(args), "runs": raw, "aggregate": results}, f, indent=1)
+    with open(os.path.join(args.output_root, "quality.md"), "w") as f:
+        f.write(header + text + "\n")
+    plot(results, os.path.join(args.output_root, "quality_ap.png"))
+    print("\n" + header + text, flush=True)
+    return text
+
+
+if __name__ == "__main__":
+    main()
