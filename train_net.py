@@ -26,6 +26,7 @@ from detectron2.engine import (
     launch,
 )
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from relkd.data import register_digits_det
 from relkd.engine import do_test, do_train
@@ -37,6 +38,9 @@ def main(args):
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
     default_setup(cfg, args)
+    # relkd's own messages (teacher preflight, resume, skipped iterations) in the console and
+    # in log.txt, like detectron2's
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="relkd")
     logging.getLogger("relkd").setLevel(logging.INFO)
     register_digits_det()
     if args.eval_only:

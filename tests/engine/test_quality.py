@@ -49,3 +49,25 @@ def test_table_gain_and_gap_recovered(quality, tmp_path):
     quality.plot(results, path)
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_loss_scale_splits_detection_and_distillation(teacher_ckpt):
+    spec = importlib.util.spec_from_file_location(
+        "loss_scale", os.path.join(REPO, "tools/loss_scale.py")
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main(
+        [
+            os.path.join(REPO, "configs/digits/retinanet_R18_fgfi.py"),
+            "--batches",
+            "1",
+            f"model.teacher.weights={teacher_ckpt['retinanet']}",
+            "dataloader.train.total_batch_size=2",
+            "dataloader.train.num_workers=0",
+        ]
+    )
+    (row,) = rows
+    assert row["detection"] == pytest.approx(row["loss_cls"] + row["loss_box_reg"])
+    # past the 400-iteration warm-up: the FGFI term is counted, and it is not zero
+    assert row["distill"] == pytest.approx(row["loss_fgfi_imitation"]) and row["distill"] > 0
