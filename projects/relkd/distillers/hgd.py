@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from detectron2.utils import comm
 from torch import nn
 
 from ..layers.adapters import conv_adapter
@@ -185,11 +186,11 @@ class HGD(Distiller):
     @torch.no_grad()
     def _update_running(self, losses: torch.Tensor) -> None:
         cur = losses.detach().float()
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        if comm.get_world_size() > 1:
             # every rank uses the same macro weights
             cur = cur.clone()
             dist.all_reduce(cur)
-            cur /= dist.get_world_size()
+            cur /= comm.get_world_size()
         if not bool(self.running_ready):
             self.running.copy_(cur)
             self.running_ready.fill_(True)

@@ -57,11 +57,12 @@ def do_train(cfg, resume: bool = False) -> dict:
     preflight_ap = teacher_preflight(cfg, model)  # raises if the teacher looks untrained
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
-    # drawn before anything is loaded, as in a fresh run; a resumed run takes the saved one
     ddp_args = dict(cfg.train.ddp)
     if next(model.parameters()).device.type == "cpu":
         ddp_args.setdefault("device_ids", None)  # detectron2 would pass [local rank]: GPU only
     model = create_ddp_model(model, **ddp_args)
+    # the sampler seed is drawn before anything is loaded, as in a fresh run; a resumed run
+    # replaces it with the saved one
     run_state = RunState(comm.shared_random_seed(), model)
     trainer_cls = AMPTrainer if cfg.train.amp.enabled else SimpleTrainer
     trainer = trainer_cls(model, None, optimizer)  # the loader comes once the start is known

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
+from detectron2.utils import comm
 from torch import nn
 
 from ..distillers.base import Distiller, DistillInputs
@@ -144,7 +145,7 @@ class DistillMixin:
         if self.nonfinite != "skip":
             return losses
         bad = torch.tensor(float(bool(self._bad_terms)), device=self.pixel_mean.device)
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        if comm.get_world_size() > 1:
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         if not bad.item():
             return losses
