@@ -27,8 +27,11 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
 
-DETECTORS = ("retinanet", "faster_rcnn")
-METHODS = ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd")
+DETECTORS = ("retinanet", "faster_rcnn", "dab_detr")
+CNN_METHODS = ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd")
+METHODS = (*CNN_METHODS, "kd_detr")
+# which methods apply to which detector; others are skipped for it
+APPLIES = {"retinanet": CNN_METHODS, "faster_rcnn": CNN_METHODS, "dab_detr": ("kd_detr",)}
 LABELS = {
     "teacher": "teacher (R50)",
     "baseline": "baseline student (R18)",
@@ -37,9 +40,10 @@ LABELS = {
     "drkd": "DRKD",
     "hgd": "HGD-R",
     "drkd_hgd": "DRKD + HGD-R",
+    "kd_detr": "KD-DETR",
 }
-TEACHER_ITERS = 2500  # the digits teacher configs' schedule
-STUDENT_ITERS = 1000  # the digits student configs' schedule
+# (teacher, student) iterations of the digits configs' schedules
+SCHEDULES = {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (2000, 1500)}
 
 
 def parse_args(argv=None):
@@ -60,11 +64,11 @@ def bbox(summary: dict) -> dict:
     return summary.get("results", {}).get("bbox", {})
 
 
-def teacher_run(det: str, args, iters: int) -> tuple[str, dict]:
+def teacher_run(det: str, args, iters: int, extra: tuple = ()) -> tuple[str, dict]:
     """Train (or reuse) the teacher; return its checkpoint and summary."""
     from relkd.engine.runs import load_summary, train_run
 
-    if iters == TEACHER_ITERS and args.device == "cpu":
+    if iters == SCHEDULES[det][0] and args.device == "cpu":
         out = os.path.join(REPO, "output", "digits", f"{det}_R50_teacher")  # shared with the demo
     else:
         out = os.path.join(args.output_root, det, f"teacher_it{iters}")
@@ -72,7 +76,7 @@ def teacher_run(det: str, args, iters: int) -> tuple[str, dict]:
     if not args.retrain and _cached(out, iters):
         print(f"[quality] reusing the teacher {ckpt}", flush=True)
         return ckpt, load_summary(out)
-    overrides = [f"train.max_iter={iters}", f"train.device={args.device}"]
+    overrides = [f"train.max_iter={iters}", f"train.device={args.device}", *extra]
     return ckpt, train_run(f"configs/digits/{det}_R50_teacher.py", out, overrides, "quality")
 
 
@@ -84,7 +88,9 @@ def _cached(out: str, iters: int) -> bool:
         return json.load(f).get("iterations") == iters
 
 
-def student_run(det: str, method: str, seed: int, ckpt: str, args, iters: int) -> dict:
+def student_run(
+    det: str, method: str, seed: int, ckpt: str, args, iters: int, extra: tuple = ()
+) -> dict:
     from relkd.engine.runs import load_summary, train_run
 
     name = f"{det}_R18_student" if method == "baseline" else f"{det}_R18_{method}"
@@ -95,7 +101,25 @@ def student_run(det: str, method: str, seed: int, ckpt: str, args, iters: int) -
     overrides = [f"train.max_iter={iters}", f"train.seed={seed}", f"train.device={args.device}"]
     if method != "baseline":
         overrides.append(f"model.teacher.weights={ckpt}")
-    return train_run(f"configs/digits/{name}.py", out, overrides, "quality")
+    return train_run(f"configs/digits/{name}.py", out, [*overrides, *extra], "quality")
+
+
+def detr_backbones(args) -> dict[str, str]:
+    """The DAB-DETRs' initial ResNets: the digits Faster R-CNN teacher's (R50) and the seed-0
+    Faster R-CNN baseline student's (R18), trained first if missing. Returns the
+    ``train.init_checkpoint`` override for the teacher and for the students."""
+    from relkd.utils.checkpoints import extract_backbone
+
+    t_iters, s_iters = (round(n * args.scale) for n in SCHEDULES["faster_rcnn"])
+    r50, _ = teacher_run("faster_rcnn", args, t_iters)
+    student_run("faster_rcnn", "baseline", 0, "", args, s_iters)
+    r18 = os.path.join(args.output_root, "faster_rcnn", "baseline", "seed0", "model_final.pth")
+    out = {}
+    for role, src in (("teacher", r50), ("student", r18)):
+        dst = os.path.join(args.output_root, "dab_detr", "backbones", f"{role}.pth")
+        extract_backbone(src, dst, stages=("stem", "res2", "res3", "res4"))
+        out[role] = f"train.init_checkpoint={dst}"
+    return out
 
 
 def aggregate(runs: list[dict]) -> dict:
@@ -168,23 +192,29 @@ def main(argv=None) -> str:
 
     print(f"[quality] digits_det at {build_digits_det()}", flush=True)
     os.makedirs(args.output_root, exist_ok=True)
-    t_iters = round(TEACHER_ITERS * args.scale)
-    s_iters = round(STUDENT_ITERS * args.scale)
     t0 = time.time()
-    raw, results = {}, {}
+    raw, results, schedules = {}, {}, []
     for det in args.detectors:
-        ckpt, t_summary = teacher_run(det, args, t_iters)
+        t_iters, s_iters = (round(n * args.scale) for n in SCHEDULES[det])
+        schedules.append(f"{det}: teacher {t_iters}, students {s_iters} iterations")
+        methods = [m for m in args.methods if m in APPLIES[det]]
+        if not methods:
+            print(f"[quality] none of {args.methods} applies to {det}; skipped", flush=True)
+            continue
+        init = detr_backbones(args) if det == "dab_detr" else {}
+        t_extra, s_extra = ((init["teacher"],), (init["student"],)) if init else ((), ())
+        ckpt, t_summary = teacher_run(det, args, t_iters, t_extra)
         raw[det] = {"teacher": [t_summary]}
-        for method in ("baseline", *args.methods):
+        for method in ("baseline", *methods):
             raw[det][method] = [
-                student_run(det, method, seed, ckpt, args, s_iters) for seed in args.seeds
+                student_run(det, method, seed, ckpt, args, s_iters, s_extra) for seed in args.seeds
             ]
         results[det] = {k: aggregate(v) for k, v in raw[det].items()}
     text = table(results)
     cmd = "python tools/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (
-        f"Command: `{cmd.strip()}`; teacher {t_iters} iterations (one run), students "
-        f"{s_iters} iterations, seeds {args.seeds}, device {args.device}; wall time "
+        f"Command: `{cmd.strip()}`; {'; '.join(schedules)} (one teacher run), seeds "
+        f"{args.seeds}, device {args.device}; wall time "
         f"{(time.time() - t0) / 60:.1f} min.\n\n"
     )
     with open(os.path.join(args.output_root, "quality.json"), "w") as f:

@@ -1,11 +1,12 @@
 """relkd: knowledge distillation for detectron2 object detectors."""
 
 from .distillers import Distiller, DistillInputs
-from .meta_arch import DistillRCNN, DistillRetinaNet
+from .meta_arch import DistillDABDETR, DistillRCNN, DistillRetinaNet
 from .teacher import Teacher, TeacherLoadError
 
 __version__ = "0.1.0"
 __all__ = [
+    "DistillDABDETR",
     "DistillInputs",
     "DistillRCNN",
     "DistillRetinaNet",

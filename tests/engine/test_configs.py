@@ -14,6 +14,7 @@ from ..conftest import REPO, load_cfg
 
 COCO_PATHS = glob.glob(os.path.join(REPO, "configs/coco/*.py"))
 COCO = sorted(os.path.relpath(p, os.path.join(REPO, "configs")) for p in COCO_PATHS)
+COCO_CNN = [n for n in COCO if not n.startswith("coco/dab_detr")]
 
 
 def test_there_are_coco_configs_for_the_papers_pairs():
@@ -29,7 +30,7 @@ def test_there_are_coco_configs_for_the_papers_pairs():
     } <= set(COCO)
 
 
-@pytest.mark.parametrize("name", COCO)
+@pytest.mark.parametrize("name", COCO_CNN)
 def test_coco_config_instantiates_with_strictly_loaded_teacher(name, tmp_path):
     cfg = load_cfg(name)
     url = cfg.model.teacher.weights
@@ -53,6 +54,37 @@ def test_coco_config_instantiates_with_strictly_loaded_teacher(name, tmp_path):
     assert cfg.train.max_iter == 180000 and cfg.train.init_checkpoint.endswith("R-50.pkl")
 
 
+@pytest.mark.parametrize(
+    "name, teacher, depths",
+    [
+        ("dab_detr_R18_kd_detr", "dab_detr_R50", (2, 6)),
+        ("dab_detr_R50_kd_detr", "dab_detr_R101", (6, 23)),
+    ],
+)
+def test_coco_kd_detr_configs(name, teacher, depths, tmp_path):
+    from relkd import DistillDABDETR
+    from relkd.distillers import KDDETR
+
+    cfg = load_cfg(f"coco/{name}.py")
+    assert cfg.model.teacher.config == f"configs/coco/{teacher}.py"
+    assert cfg.model.teacher.weights == f"output/coco/{teacher}/model_final.pth"
+    torch.manual_seed(0)
+    teacher_model = instantiate(load_cfg(f"coco/{teacher}.py").model)
+    DetectionCheckpointer(teacher_model, str(tmp_path)).save("teacher")
+    cfg.model.teacher.weights = str(tmp_path / "teacher.pth")
+    model = instantiate(cfg.model)
+    assert isinstance(model, DistillDABDETR) and isinstance(model.distillers[0], KDDETR)
+    assert (len(model.backbone.res4), len(model.teacher.backbone.res4)) == depths
+    assert model.num_queries == 300 and model.distillers[0].num_general_points == 300
+    assert len(model.decoder.layers) == 6 and model.num_classes == 80
+    # KD-DETR's recipe: 50 epochs at 64 images, x0.1 after epoch 40, backbone at 1/10 the rate
+    assert cfg.train.max_iter == 50 * 1833 and cfg.train.clip_grad_norm == 0.1
+    sched = instantiate(cfg.lr_multiplier)
+    assert sched(0.79) == pytest.approx(1.0) and sched(0.81) == pytest.approx(0.1)
+    factor = cfg.optimizer.params.lr_factor_func
+    assert factor("backbone.res2.0.conv1") == 0.1 and factor("decoder.layers.0.ca_v") == 1.0
+
+
 def test_digits_configs_instantiate_plain_models():
     for name in (
         "retinanet_R50_teacher",
@@ -66,6 +98,11 @@ def test_digits_configs_instantiate_plain_models():
         assert heads.num_classes == 10
         assert cfg.train.device == "cpu"
         assert len(model.backbone.bottom_up.res4) == (6 if "R50" in name else 2)
+    for name in ("dab_detr_R50_teacher", "dab_detr_R18_student"):
+        model = instantiate(load_cfg(f"digits/{name}.py").model)
+        assert model.num_classes == 10 and model.in_feature == "res4"
+        assert not hasattr(model.backbone, "res5")  # cut after the feature it uses
+        assert len(model.backbone.res4) == (6 if "R50" in name else 2)
 
 
 @pytest.mark.parametrize("max_iter", [1000, 4000])

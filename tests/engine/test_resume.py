@@ -34,9 +34,12 @@ def _run(teacher_ckpt, out, *extra, flags=()):
 
 def _close(a, b, rel):
     """Max difference within ``rel`` of the tensor's largest magnitude (BN running variances
-    of a from-scratch p7 reach 1e16, so elementwise tolerances would not mean much)."""
+    of a from-scratch p7 reach 1e16, so elementwise tolerances would not mean much), plus 1e-6:
+    4% of one Adam step at iteration 5 (lr 1e-3 x warm-up 0.026), for near-zero tensors such as
+    a head's biases (max 3e-5), whose last-bit noise exceeded 1e-3 of that in a run on one
+    thread. A resume error moves weights by whole steps."""
     a, b = a.double(), b.double()
-    return (a - b).abs().max() <= rel * a.abs().max() + 1e-8 if a.numel() else True
+    return (a - b).abs().max() <= rel * a.abs().max() + 1e-6 if a.numel() else True
 
 
 def _final(out):

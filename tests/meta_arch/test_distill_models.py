@@ -12,7 +12,7 @@ from detectron2.utils.events import EventStorage
 from relkd import DistillRCNN, DistillRetinaNet
 from relkd.distillers import FeatureMSE
 
-from ..conftest import DETECTORS, REPO, distill_cfg, load_cfg
+from ..conftest import DETECTORS, REPO, detector_of, distill_cfg, load_cfg
 
 PLAIN = {
     "retinanet": "digits/retinanet_R18_student.py",
@@ -152,11 +152,12 @@ def test_distilled_configs_cover_every_method():
     for det in DETECTORS:
         for method in ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd"):
             assert f"{det}_R18_{method}.py" in DISTILLED
+    assert "dab_detr_R18_kd_detr.py" in DISTILLED
 
 
 @pytest.mark.parametrize("name", DISTILLED)
 def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch):
-    det = "retinanet" if name.startswith("retinanet") else "faster_rcnn"
+    det = detector_of(name)
     cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[det]}")
     torch.manual_seed(0)
     model = instantiate(cfg.model)

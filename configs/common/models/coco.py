@@ -31,3 +31,36 @@ def faster_rcnn_x101_32x8d():
     )
     model.pixel_std = [57.375, 57.120, 58.395]
     return model
+
+
+def dab_detr(depth: int = 50):
+    """DAB-DETR-R``depth`` (single-scale C5) as in KD-DETR's code: d 256, 8 heads, 6 + 6 layers,
+    FFN 2048, dropout 0, PReLU, 300 queries, torchvision-style ResNet (RGB, FrozenBN, stem and
+    res2 frozen). 80 classes: detectron2's contiguous COCO ids (the official code uses 91 logits
+    for the raw ids, which only changes the KL's 1/K factor)."""
+    from detectron2.modeling.backbone import BasicStem, ResNet
+
+    from relkd.modeling import DABDETR
+
+    return L(DABDETR)(
+        backbone=L(ResNet)(
+            stem=L(BasicStem)(in_channels=3, out_channels=64, norm="FrozenBN"),
+            stages=L(resnet_stages)(depth=depth, stride_in_1x1=False, norm="FrozenBN"),
+            out_features=["res5"],
+            freeze_at=2,
+        ),
+        in_feature="res5",
+        num_classes=80,
+        pixel_mean=[123.675, 116.280, 103.530],
+        pixel_std=[58.395, 57.120, 57.375],
+        input_format="RGB",
+        d_model=256,
+        nhead=8,
+        num_encoder_layers=6,
+        num_decoder_layers=6,
+        dim_feedforward=2048,
+        dropout=0.0,
+        activation="prelu",
+        num_queries=300,
+        num_detections=100,
+    )

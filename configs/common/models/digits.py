@@ -58,3 +58,45 @@ def faster_rcnn(depth: int, width: int = 32, fpn_channels: int = 64, fc_dim: int
     heads.box_head.fc_dims = [fc_dim, fc_dim]
     heads.box_predictor.input_shape = ShapeSpec(channels=fc_dim)
     return model
+
+
+def dab_detr(
+    depth: int,
+    width: int = 32,
+    in_feature: str = "res4",
+    d_model: int = 128,
+    num_encoder_layers: int = 3,
+    num_decoder_layers: int = 3,
+    num_queries: int = 50,
+):
+    """DAB-DETR config node for 128-px digits: ResNet-``depth`` (BN, from scratch) cut after
+    ``in_feature``, a ``d_model``-wide transformer with 8 heads and a 4x FFN.
+
+    ``res4`` rather than the papers' C5: at 128 px, C5 is a 4x4 map, too coarse for 8-50 px
+    digits; C4 gives 8x8 tokens. At most 10 digits per image, so 50 queries suffice.
+    """
+    from detectron2.modeling.backbone import BasicStem, ResNet
+
+    from relkd.modeling import DABDETR
+
+    return L(DABDETR)(
+        backbone=L(ResNet)(
+            stem=L(BasicStem)(in_channels=3, out_channels=width, norm="BN"),
+            stages=L(resnet_stages)(depth=depth, width=width, stride_in_1x1=True, norm="BN"),
+            out_features=[in_feature],
+            freeze_at=0,
+        ),
+        in_feature=in_feature,
+        num_classes=NUM_CLASSES,
+        pixel_mean=[103.530, 116.280, 123.675],
+        pixel_std=[57.375, 57.120, 58.395],
+        d_model=d_model,
+        nhead=8,
+        num_encoder_layers=num_encoder_layers,
+        num_decoder_layers=num_decoder_layers,
+        dim_feedforward=4 * d_model,
+        dropout=0.0,
+        activation="prelu",
+        num_queries=num_queries,
+        num_detections=100,
+    )

@@ -5,5 +5,15 @@ from .drkd import DRKD
 from .feature_mse import FeatureMSE
 from .fgfi import FGFI
 from .hgd import HGD
+from .kd_detr import KDDETR, DetrPoints
 
-__all__ = ["DRKD", "FGFI", "DistillInputs", "Distiller", "FeatureMSE", "HGD"]
+__all__ = [
+    "DRKD",
+    "DetrPoints",
+    "DistillInputs",
+    "Distiller",
+    "FGFI",
+    "FeatureMSE",
+    "HGD",
+    "KDDETR",
+]

@@ -42,3 +42,9 @@ def multistep_with_warmup(
         warmup_factor=warmup_factor,
         warmup_length=min(1.0, warmup_iters / max_iter),
     )
+
+
+def prefix_lr_factor(module_name: str, prefix: str = "backbone.", factor: float = 0.1) -> float:
+    """Learning-rate factor for ``get_default_optimizer_params(lr_factor_func=...)``: ``factor``
+    for parameters whose module name starts with ``prefix`` (DETR's 10x lower backbone rate)."""
+    return factor if module_name.startswith(prefix) else 1.0

@@ -1,7 +1,8 @@
 """Distilling meta-architectures: detectron2 detectors plus a frozen teacher and distillers."""
 
+from .dab_detr import DistillDABDETR
 from .distill import DistillMixin
 from .rcnn import DistillRCNN
 from .retinanet import DistillRetinaNet
 
-__all__ = ["DistillMixin", "DistillRCNN", "DistillRetinaNet"]
+__all__ = ["DistillDABDETR", "DistillMixin", "DistillRCNN", "DistillRetinaNet"]

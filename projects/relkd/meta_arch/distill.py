@@ -27,6 +27,43 @@ class DistillMixin:
     The host class must define ``backbone``, ``pixel_mean``, ``pixel_std`` and ``device``.
     """
 
+    provides_detr_points = False  # True where the host hands distillers DETR decoder passes
+
+    def __init__(
+        self,
+        *,
+        teacher: Teacher,
+        distillers: Sequence[Distiller],
+        nonfinite: str = "raise",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)  # the detector's own constructor
+        self._check_teacher(teacher)
+        self._init_distill(teacher, distillers, self._anchor_levels(), nonfinite)
+        self._student_store: dict = {}
+
+    def _check_teacher(self, teacher: Teacher) -> None:
+        """Host-specific checks of the teacher, before anything is built."""
+
+    def _anchor_levels(self) -> list[str]:
+        """The feature names the student's anchors live on (none by default)."""
+        return []
+
+    def forward(self, batched_inputs):
+        """The host's ``forward``; in training, its named features are recorded into
+        ``self._student_store`` on the way (read back with :meth:`_take_student_features` by
+        the host's training branch). Hosts whose training branch is re-implemented (
+        ``DistillRCNN``) override this."""
+        if not self.training:
+            return super().forward(batched_inputs)
+        self._student_store = {}
+        with self._record_student(self._student_store):
+            return super().forward(batched_inputs)
+
+    def _take_student_features(self) -> dict:
+        store, self._student_store = self._student_store, {}
+        return store
+
     def _init_distill(
         self,
         teacher: Teacher,
@@ -64,6 +101,14 @@ class DistillMixin:
         self._student_names = sorted({n for r in req for n in r.get("student", [])})
         self._teacher_names = sorted({n for r in req for n in r.get("teacher", [])})
         self._needs_anchors = any(r.get("anchors", False) for r in req)
+        needs_points = [
+            type(d).__name__ for d, r in zip(self.distillers, req) if r.get("detr_points")
+        ]
+        if needs_points and not self.provides_detr_points:
+            raise ValueError(
+                f"{needs_points} need DETR decoder passes, which {type(self).__name__} does not "
+                "provide; use relkd.meta_arch.DistillDABDETR"
+            )
         self._local_iter = 0
         self.teacher.to(self.pixel_mean.device)
 
@@ -91,6 +136,7 @@ class DistillMixin:
         anchors: list | None = None,
         anchor_levels: list[str] | None = None,
         proposals: list | None = None,
+        extras: dict | None = None,
     ) -> dict[str, torch.Tensor]:
         """Run the teacher and every distiller; return their weighted loss terms.
 
@@ -99,14 +145,17 @@ class DistillMixin:
             student_features: every named student feature of this forward (FPN levels and,
                 when recorded, bottom-up stages).
             gt_instances: per-image ground truth.
+            extras: passed to the distillers as ``DistillInputs.extras``.
         """
         storage = current_storage()
-        t0 = time.perf_counter()
-        teacher_feats = self.teacher.features(
-            images.tensor, images.image_sizes, self, self._teacher_names
-        )
-        if storage is not None:
-            storage.put_scalar("relkd/teacher/ms", (time.perf_counter() - t0) * 1e3)
+        teacher_feats: dict[str, torch.Tensor] = {}
+        if self._teacher_names:  # distillers that use no teacher feature skip the backbone
+            t0 = time.perf_counter()
+            teacher_feats = self.teacher.features(
+                images.tensor, images.image_sizes, self, self._teacher_names
+            )
+            if storage is not None:
+                storage.put_scalar("relkd/teacher/ms", (time.perf_counter() - t0) * 1e3)
         inputs = DistillInputs(
             images=images.tensor,
             image_sizes=list(images.image_sizes),
@@ -117,6 +166,7 @@ class DistillMixin:
             anchor_levels=anchor_levels,
             proposals=proposals,
             iteration=self._iteration(),
+            extras=dict(extras or {}),
         )
         losses: dict[str, torch.Tensor] = {}
         self._bad_terms = []

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from detectron2.modeling import GeneralizedRCNN
 
-from ..distillers.base import Distiller
-from ..teacher import Teacher
 from .distill import DistillMixin
 
 
@@ -25,23 +21,10 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
         **kwargs: GeneralizedRCNN's keyword arguments.
     """
 
-    def __init__(
-        self,
-        *,
-        teacher: Teacher,
-        distillers: Sequence[Distiller],
-        nonfinite: str = "raise",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
+    def _anchor_levels(self) -> list[str]:
         if self.proposal_generator is None:
             raise ValueError("DistillRCNN needs a proposal_generator (an RPN)")
-        self._init_distill(
-            teacher,
-            distillers,
-            anchor_levels=self.proposal_generator.in_features,
-            nonfinite=nonfinite,
-        )
+        return list(self.proposal_generator.in_features)
 
     def forward(self, batched_inputs):
         if not self.training:

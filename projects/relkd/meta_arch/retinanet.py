@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from detectron2.modeling import RetinaNet
 
-from ..distillers.base import Distiller
-from ..teacher import Teacher
 from .distill import DistillMixin
 
 
@@ -24,35 +20,16 @@ class DistillRetinaNet(DistillMixin, RetinaNet):
         **kwargs: RetinaNet's keyword arguments.
     """
 
-    def __init__(
-        self,
-        *,
-        teacher: Teacher,
-        distillers: Sequence[Distiller],
-        nonfinite: str = "raise",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self._init_distill(
-            teacher, distillers, anchor_levels=self.head_in_features, nonfinite=nonfinite
-        )
-        self._student_store: dict = {}
-
-    def forward(self, batched_inputs):
-        if not self.training:
-            return super().forward(batched_inputs)
-        self._student_store = {}
-        with self._record_student(self._student_store):
-            return super().forward(batched_inputs)
+    def _anchor_levels(self) -> list[str]:
+        return list(self.head_in_features)
 
     def forward_training(self, images, features, predictions, gt_instances):
         losses = super().forward_training(images, features, predictions, gt_instances)
         anchors = self.anchor_generator(features) if self._needs_anchors else None
-        store, self._student_store = self._student_store, {}
         losses.update(
             self.distill_losses(
                 images,
-                store,
+                self._take_student_features(),
                 gt_instances,
                 anchors=anchors,
                 anchor_levels=list(self.head_in_features),

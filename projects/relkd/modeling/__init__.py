@@ -1,5 +1,6 @@
 """Detector pieces detectron2 lacks."""
 
+from .dab_detr import DABDETR, HungarianMatcher, SetCriterion
 from .resnet import resnet_stages
 
-__all__ = ["resnet_stages"]
+__all__ = ["DABDETR", "HungarianMatcher", "SetCriterion", "resnet_stages"]

@@ -1,0 +1,42 @@
+"""Optimiser, schedule and trainer settings of the ``digits_det`` DAB-DETR configs (CPU).
+
+KD-DETR's recipe: AdamW at 2e-4 with the backbone at a tenth of the rate, weight decay 1e-4,
+gradient-norm clipping at 0.1. The papers start from ImageNet backbones; nothing may be
+downloaded here, so the backbones come from relkd's own digits Faster R-CNNs
+(``tools/backbone_init.py``; ``tools/quality.py`` makes them when they are missing).
+
+Not yet sized: at these 2,000 teacher iterations the DAB-DETR R50 teacher scored 0.08 AP from
+scratch (2e-4) and 0.02 AP from the Faster R-CNN backbone (1e-3); DETRs need far longer
+schedules than a CPU session allows (``tools/quality.py --scale N --device cuda``).
+"""
+
+from functools import partial
+
+from detectron2.config import LazyCall as L
+from detectron2.model_zoo import get_config
+
+from relkd.engine.schedules import multistep_with_warmup, prefix_lr_factor
+
+from .digits_train import train_settings as _base_settings
+
+lr_multiplier = L(multistep_with_warmup)(max_iter="${train.max_iter}", warmup_iters=200)
+
+optimizer = get_config("common/optim.py").AdamW
+optimizer.lr = 2e-4
+optimizer.weight_decay = 1e-4
+optimizer.params.lr_factor_func = partial(prefix_lr_factor, prefix="backbone.", factor=0.1)
+
+# made by `python tools/backbone_init.py SRC OUT --stages stem res2 res3 res4` from the
+# model_final.pth of configs/digits/faster_rcnn_R50_teacher.py (R50) and of
+# configs/digits/faster_rcnn_R18_student.py (R18), in their output directories
+BACKBONES = {
+    50: "output/digits/backbones/faster_rcnn_R50.pth",
+    18: "output/digits/backbones/faster_rcnn_R18.pth",
+}
+
+
+def train_settings(output_dir: str, max_iter: int, depth: int):
+    train = _base_settings(output_dir, max_iter)
+    train.clip_grad_norm = 0.1
+    train.init_checkpoint = BACKBONES[depth]
+    return train

@@ -1,0 +1,176 @@
+"""KD-DETR (Wang et al., CVPR 2024): distillation through consistent distillation points.
+
+Teacher and student decode the same anchors ("distillation points") with zero content queries:
+the teacher's learned anchors ("specific") and fresh random anchors each iteration ("general").
+Every student decoder layer imitates the teacher's last layer on those points. No trainable
+modules. The meta-architecture (``DistillDABDETR``) hands over a :class:`DetrPoints`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..losses.kd_detr import foreground_weight, point_distill_loss
+from ..modeling.dab_detr.transformer import inverse_sigmoid
+from .base import Distiller, DistillInputs
+
+Decode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class DetrPoints:
+    """The decoder access KD-DETR needs, built by ``DistillDABDETR`` for one iteration.
+
+    Attributes:
+        student: ``anchors (N, 4) unsigmoided -> (logits (L, B, N, K), boxes (L, B, N, 4))``,
+            the student decoder on its own encoder output (with gradients).
+        teacher: the same for the teacher (no gradients).
+        teacher_anchors: ``(N_t, 4)`` the teacher's learned anchors, unsigmoided, detached.
+    """
+
+    student: Decode
+    teacher: Decode
+    teacher_anchors: torch.Tensor
+
+
+POINT_SETS = ("specific", "general")
+GENERAL_INITS = ("normal_logit", "uniform")
+PAIRINGS = ("last", "layerwise")
+
+
+class KDDETR(Distiller):
+    """KD-DETR for DETR students whose transformer is split into encode and decode.
+
+    Args:
+        temperature: softmax temperature T of the KL (10, as in the code).
+        num_general_points: R random anchors per iteration (300).
+        general_init: ``"normal_logit"`` (code: N(0, 1) unsigmoided) or ``"uniform"`` (paper:
+            cx, cy, w, h ~ U(0, 1), then inverse sigmoid).
+        cls_weight, l1_weight, giou_weight: weights of the KL, L1 and GIoU terms (1, 5, 2).
+        layer_pairing: ``"last"`` (every student layer vs the teacher's last, as in the code) or
+            ``"layerwise"`` (student layer l vs teacher layer l; needs equal depths).
+        point_sets: which sets to use, a subset of ``("specific", "general")``.
+        generator: ``torch.Generator`` for the general points (deterministic tests).
+        loss_weight, warmup_iters: see :class:`Distiller`.
+
+    Loss keys: ``loss_kd_detr_<set>_{cls,l1,giou}``.
+    """
+
+    name = "kd_detr"
+
+    def __init__(
+        self,
+        *,
+        temperature: float = 10.0,
+        num_general_points: int = 300,
+        general_init: str = "normal_logit",
+        cls_weight: float = 1.0,
+        l1_weight: float = 5.0,
+        giou_weight: float = 2.0,
+        layer_pairing: str = "last",
+        point_sets: tuple[str, ...] = POINT_SETS,
+        matched_logit_kd: bool = False,
+        generator: torch.Generator | None = None,
+        loss_weight: float = 1.0,
+        warmup_iters: int = 0,
+    ):
+        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
+        if not temperature > 0:
+            raise ValueError(f"KDDETR: temperature must be > 0, got {temperature}")
+        if num_general_points < 1 and "general" in point_sets:
+            raise ValueError(f"KDDETR: num_general_points must be >= 1, got {num_general_points}")
+        if general_init not in GENERAL_INITS:
+            raise ValueError(
+                f"KDDETR: general_init must be one of {GENERAL_INITS}, got {general_init!r}"
+            )
+        if layer_pairing not in PAIRINGS:
+            raise ValueError(
+                f"KDDETR: layer_pairing must be one of {PAIRINGS}, got {layer_pairing!r}"
+            )
+        bad = [p for p in point_sets if p not in POINT_SETS]
+        if bad or not point_sets:
+            raise ValueError(
+                f"KDDETR: point_sets must be a non-empty subset of {POINT_SETS}, got {point_sets!r}"
+            )
+        for n, v in (
+            ("cls_weight", cls_weight),
+            ("l1_weight", l1_weight),
+            ("giou_weight", giou_weight),
+        ):
+            if not v >= 0:
+                raise ValueError(f"KDDETR: {n} must be >= 0, got {v}")
+        if matched_logit_kd:
+            raise NotImplementedError(
+                "KDDETR: matched_logit_kd (the code's optional --loss_kd_logits, off in its "
+                "training script) is not implemented in relkd"
+            )
+        self.temperature = float(temperature)
+        self.num_general_points = int(num_general_points)
+        self.general_init = general_init
+        self.weights = {"cls": cls_weight, "l1": l1_weight, "giou": giou_weight}
+        self.layer_pairing = layer_pairing
+        self.point_sets = tuple(p for p in POINT_SETS if p in point_sets)
+        self.generator = generator
+
+    def terms(self) -> list[str]:
+        return [f"{p}_{t}" for p in self.point_sets for t in ("cls", "l1", "giou")]
+
+    def required_features(self) -> dict:
+        return {"student": [], "teacher": [], "anchors": False, "detr_points": True}
+
+    def sample_general(self, device: torch.device) -> torch.Tensor:
+        """``(R, 4)`` unsigmoided general points, drawn afresh on each call."""
+        g = self.generator
+        where = g.device if g is not None else device
+        shape = (self.num_general_points, 4)
+        if self.general_init == "normal_logit":
+            x = torch.randn(shape, generator=g, device=where)
+        else:
+            x = inverse_sigmoid(torch.rand(shape, generator=g, device=where))
+        return x.to(device)
+
+    def _pair(self, s_logits, s_boxes, t_logits, t_boxes) -> dict[str, torch.Tensor]:
+        if self.layer_pairing == "last":
+            return point_distill_loss(
+                s_logits, s_boxes, t_logits[-1], t_boxes[-1], self.temperature
+            )
+        if s_logits.shape[0] != t_logits.shape[0]:
+            raise ValueError(
+                f"KDDETR: layer_pairing='layerwise' needs equal decoder depths; the student has "
+                f"{s_logits.shape[0]} layers and the teacher {t_logits.shape[0]}"
+            )
+        per_layer = [
+            point_distill_loss(
+                s_logits[i : i + 1], s_boxes[i : i + 1], t_logits[i], t_boxes[i], self.temperature
+            )
+            for i in range(s_logits.shape[0])
+        ]
+        return {k: sum(p[k] for p in per_layer) for k in per_layer[0]}
+
+    def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        points = inputs.extras.get("detr_points")
+        if not isinstance(points, DetrPoints):
+            raise TypeError(
+                "KDDETR needs a DETR student whose meta-architecture provides decoder passes "
+                "(relkd.meta_arch.DistillDABDETR)"
+            )
+        out = {}
+        for name in self.point_sets:
+            if name == "specific":
+                anchors = points.teacher_anchors.detach()
+            else:
+                anchors = self.sample_general(points.teacher_anchors.device)
+            t_logits, t_boxes = points.teacher(anchors)
+            s_logits, s_boxes = points.student(anchors)
+            terms = self._pair(s_logits, s_boxes, t_logits.detach(), t_boxes.detach())
+            self.log(f"{name}/fg_weight", foreground_weight(t_logits[-1]).mean())
+            out.update(
+                {
+                    f"{name}_{k}": terms[t] * self.weights[k]
+                    for k, t in zip(("cls", "l1", "giou"), ("kl", "l1", "giou"))
+                }
+            )
+        return out

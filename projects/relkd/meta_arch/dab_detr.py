@@ -1,0 +1,80 @@
+"""``DistillDABDETR``: relkd's DAB-DETR with a teacher branch and KD-DETR's decoder passes."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..distillers.kd_detr import DetrPoints
+from ..modeling.dab_detr import DABDETR, EncoderOutput
+from ..teacher import Teacher
+from ..utils.events import current_storage
+from .distill import DistillMixin
+
+
+class DistillDABDETR(DistillMixin, DABDETR):
+    """DAB-DETR whose training losses include the distillers' terms.
+
+    The student's encoder runs once; its own queries give the detection losses, and each
+    KD-DETR point set is one more decoder pass on the same encoder output (separate passes, so
+    distillation points never attend to detection queries). The teacher (a ``DABDETR``) encodes
+    the same batch once, lazily, under ``no_grad``. Inference is ``DABDETR``'s own.
+
+    Args:
+        teacher: a frozen ``DABDETR`` teacher.
+        distillers: e.g. ``[KDDETR()]``; feature distillers on backbone stages work too.
+        nonfinite: ``"raise"`` or ``"skip"`` (see ``DistillRetinaNet``).
+        **kwargs: ``DABDETR``'s keyword arguments.
+    """
+
+    provides_detr_points = True
+
+    def _check_teacher(self, teacher: Teacher) -> None:
+        if isinstance(teacher, Teacher) and not isinstance(teacher.model, DABDETR):
+            raise TypeError(
+                f"DistillDABDETR needs a DABDETR teacher, got {type(teacher.model).__name__}"
+            )
+        if isinstance(teacher, Teacher) and teacher.model.num_classes != self.num_classes:
+            raise ValueError(
+                f"DistillDABDETR: the teacher has {teacher.model.num_classes} classes and the "
+                f"student {self.num_classes}; KD-DETR compares their class logits one to one"
+            )
+
+    def _points(self, images, enc: EncoderOutput, cache: dict) -> DetrPoints:
+        """Decoder access for KD-DETR; teacher time accumulates in ``cache["ms"]``."""
+        teacher = self.teacher.model
+
+        @torch.no_grad()
+        def teacher_decode(anchors: torch.Tensor):
+            t0 = time.perf_counter()
+            if teacher.training:  # a caller flipped it; the teacher is always in eval
+                teacher.eval()
+            if "enc" not in cache:
+                x = self.teacher.prepare_images(images.tensor, images.image_sizes, self)
+                cache["enc"] = teacher.encode(x, images.image_sizes)
+            out = teacher.decode(cache["enc"], anchors)
+            cache["ms"] = cache.get("ms", 0.0) + (time.perf_counter() - t0) * 1e3
+            return out
+
+        return DetrPoints(
+            student=lambda anchors: self.decode(enc, anchors),
+            teacher=teacher_decode,
+            teacher_anchors=teacher.refpoint_embed.weight.detach(),
+        )
+
+    def forward_training(self, images, enc, outputs, gt_instances):
+        losses = super().forward_training(images, enc, outputs, gt_instances)
+        cache: dict = {}
+        points = self._points(images, enc, cache)
+        store = self._take_student_features()
+        losses.update(
+            self.distill_losses(images, store, gt_instances, extras={"detr_points": points})
+        )
+        storage = current_storage()
+        if storage is not None and "ms" in cache:
+            # the teacher's encoder and decoder passes; feature distillers' teacher backbone
+            # runs, if any, are logged under relkd/teacher/ms by distill_losses
+            key = "relkd/teacher_kd/ms" if self._teacher_names else "relkd/teacher/ms"
+            storage.put_scalar(key, cache["ms"])
+        return self._guard_nonfinite(losses)

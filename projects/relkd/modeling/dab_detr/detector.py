@@ -1,0 +1,230 @@
+"""``DABDETR``: DAB-DETR built from detectron2 parts, with separate encode and decode calls."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import Backbone, detector_postprocess
+from detectron2.structures import Boxes, ImageList, Instances
+from torch import nn
+from torchvision.ops import box_convert
+
+from .criterion import SetCriterion
+from .matcher import HungarianMatcher
+from .position import memory_positions
+from .transformer import MLP, AnchorDecoder, Encoder
+
+
+@dataclass
+class EncoderOutput:
+    """What :meth:`DABDETR.encode` returns and :meth:`DABDETR.decode` consumes.
+
+    Attributes:
+        memory: ``(B, S, d)`` encoder output, ``S = H * W`` of the feature map.
+        pos: ``(B, S, d)`` positional embedding of the memory.
+        pad_mask: ``(B, S)`` bool, True on padding, or None when no image is padded.
+    """
+
+    memory: torch.Tensor
+    pos: torch.Tensor
+    pad_mask: torch.Tensor | None
+
+
+class DABDETR(nn.Module):
+    """DAB-DETR (Liu et al., ICLR 2022) on one backbone feature map.
+
+    Training returns DETR's set losses on every decoder layer; inference returns detectron2
+    ``Instances`` in input-image coordinates (so ``COCOEvaluator`` works).
+
+    Args:
+        backbone: a detectron2 backbone (e.g. ``ResNet`` with ``out_features=[in_feature]``).
+        in_feature: the single feature map used (``"res5"`` for the papers' C5 models).
+        num_classes: K; the head has K sigmoid logits, no background.
+        pixel_mean, pixel_std: input normalisation.
+        d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout,
+            activation: transformer sizes (DAB-DETR: 256, 8, 6, 6, 2048, 0.0, "prelu").
+        num_queries: learned anchor queries (300).
+        modulate_hw: width/height-modulated cross-attention.
+        criterion: the set loss; default DAB-DETR's (focal 1, L1 5, GIoU 2; costs 2, 5, 2).
+        aux_loss: losses on every decoder layer, not only the last.
+        num_detections: detections kept per image at inference (top scores over queries x
+            classes).
+        input_format: ``"BGR"`` or ``"RGB"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        in_feature: str = "res5",
+        num_classes: int,
+        pixel_mean: tuple[float, float, float],
+        pixel_std: tuple[float, float, float],
+        d_model: int = 256,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.0,
+        activation: str = "prelu",
+        num_queries: int = 300,
+        modulate_hw: bool = True,
+        criterion: SetCriterion | None = None,
+        aux_loss: bool = True,
+        num_detections: int = 100,
+        input_format: str = "BGR",
+    ):
+        super().__init__()
+        shapes = backbone.output_shape()
+        if in_feature not in shapes:
+            raise ValueError(
+                f"DABDETR: the backbone produces no feature {in_feature!r}; available: "
+                f"{sorted(shapes)}"
+            )
+        if d_model % (2 * nhead) or d_model % 4:
+            raise ValueError(
+                f"DABDETR: d_model must be divisible by 4 and by 2 * nhead; got d_model="
+                f"{d_model}, nhead={nhead}"
+            )
+        self.backbone = backbone
+        self.in_feature = in_feature
+        self.num_classes = num_classes
+        self.input_format = input_format
+        self.num_detections = num_detections
+        self.aux_loss = aux_loss
+        self.d_model, self.nhead = d_model, nhead
+        self.input_proj = nn.Conv2d(shapes[in_feature].channels, d_model, kernel_size=1)
+        self.encoder = Encoder(
+            d_model, nhead, dim_feedforward, dropout, activation, num_encoder_layers
+        )
+        self.decoder = AnchorDecoder(
+            d_model, nhead, dim_feedforward, dropout, activation, num_decoder_layers, modulate_hw
+        )
+        self.refpoint_embed = nn.Embedding(num_queries, 4)
+        self.class_embed = nn.Linear(d_model, num_classes)
+        self.bbox_embed = MLP(d_model, d_model, 4, 3)
+        self.criterion = criterion or SetCriterion(num_classes, HungarianMatcher())
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        self._init_heads()
+
+    def _init_heads(self) -> None:
+        prior = 0.01
+        nn.init.constant_(self.class_embed.bias, -math.log((1 - prior) / prior))
+        last = self.bbox_embed.layers[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        nn.init.xavier_uniform_(self.input_proj.weight)
+        nn.init.zeros_(self.input_proj.bias)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    @property
+    def num_queries(self) -> int:
+        return self.refpoint_embed.num_embeddings
+
+    def output_shape(self) -> dict[str, ShapeSpec]:
+        return self.backbone.output_shape()
+
+    # --- the two halves of the transformer ----------------------------------------------------
+    def encode(self, images: torch.Tensor, image_sizes: list[tuple[int, int]]) -> EncoderOutput:
+        """Backbone, input projection and encoder.
+
+        Args:
+            images: ``(B, 3, H, W)`` normalised, zero-padded batch.
+            image_sizes: unpadded ``(h, w)`` per image.
+        """
+        feat = self.backbone(images)[self.in_feature]
+        b, _, h, w = feat.shape
+        pad = torch.ones(
+            b, images.shape[-2], images.shape[-1], dtype=torch.bool, device=feat.device
+        )
+        for i, (ih, iw) in enumerate(image_sizes):
+            pad[i, :ih, :iw] = False
+        pad = F.interpolate(pad[:, None].float(), size=(h, w)).bool()[:, 0]
+        pos = memory_positions(pad, self.d_model // 2).to(feat.dtype)
+        src = self.input_proj(feat).flatten(2).transpose(1, 2)
+        pad_mask = pad.flatten(1) if pad.any() else None
+        return EncoderOutput(self.encoder(src, pos, pad_mask), pos, pad_mask)
+
+    def decode(
+        self, enc: EncoderOutput, anchors: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the decoder on ``anchors`` with zero content queries.
+
+        Args:
+            enc: the encoder output.
+            anchors: ``(N, 4)`` (shared by the batch) or ``(B, N, 4)`` unsigmoided cxcywh.
+
+        Returns:
+            ``logits (L, B, N, K)`` and ``boxes (L, B, N, 4)`` (sigmoided cxcywh), one per
+            decoder layer.
+        """
+        b = enc.memory.shape[0]
+        if anchors.dim() == 2:
+            anchors = anchors[None].expand(b, -1, -1)
+        states, boxes = self.decoder(enc.memory, enc.pos, enc.pad_mask, anchors, self.bbox_embed)
+        return self.class_embed(states), boxes
+
+    # --- detectron2 interface ------------------------------------------------------------------
+    def preprocess_image(self, batched_inputs: list[dict]) -> ImageList:
+        images = [
+            (x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs
+        ]
+        return ImageList.from_tensors(images, self.backbone.size_divisibility)
+
+    def forward(self, batched_inputs: list[dict]):
+        images = self.preprocess_image(batched_inputs)
+        enc = self.encode(images.tensor, images.image_sizes)
+        logits, boxes = self.decode(enc, self.refpoint_embed.weight)
+        if self.training:
+            gt = [x["instances"].to(self.device) for x in batched_inputs]
+            return self.forward_training(images, enc, (logits, boxes), gt)
+        return self.inference(logits[-1], boxes[-1], images.image_sizes, batched_inputs)
+
+    def forward_training(
+        self, images: ImageList, enc: EncoderOutput, outputs: tuple, gt_instances: list[Instances]
+    ) -> dict[str, torch.Tensor]:
+        """Set losses; subclasses add terms (see ``DistillDABDETR``)."""
+        logits, boxes = outputs
+        if not self.aux_loss:
+            logits, boxes = logits[-1:], boxes[-1:]
+        return self.criterion(logits, boxes, self.targets(gt_instances, images.image_sizes))
+
+    @staticmethod
+    def targets(gt_instances: list[Instances], image_sizes) -> list[dict]:
+        """``{"labels", "boxes"}`` per image, boxes cxcywh normalised by the image size."""
+        out = []
+        for inst, (h, w) in zip(gt_instances, image_sizes):
+            scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=inst.gt_boxes.device)
+            boxes = box_convert(inst.gt_boxes.tensor.float(), "xyxy", "cxcywh") / scale
+            out.append({"labels": inst.gt_classes, "boxes": boxes})
+        return out
+
+    def inference(self, logits, boxes, image_sizes, batched_inputs) -> list[dict]:
+        """Top-scoring (query, class) pairs per image as detectron2 ``Instances``.
+
+        Args:
+            logits: ``(B, N, K)``; boxes: ``(B, N, 4)`` sigmoided cxcywh.
+        """
+        results = []
+        k = min(self.num_detections, logits.shape[1] * logits.shape[2])
+        for i, (h, w) in enumerate(image_sizes):
+            scores, idx = logits[i].float().sigmoid().flatten().topk(k)
+            query, cls = idx // self.num_classes, idx % self.num_classes
+            scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=boxes.device)
+            xyxy = box_convert(boxes[i, query].float(), "cxcywh", "xyxy") * scale
+            inst = Instances((h, w))
+            inst.pred_boxes = Boxes(xyxy)
+            inst.scores = scores
+            inst.pred_classes = cls
+            x = batched_inputs[i]
+            out_h, out_w = x.get("height", h), x.get("width", w)
+            results.append({"instances": detector_postprocess(inst, out_h, out_w)})
+        return results

@@ -1,0 +1,233 @@
+"""DAB-DETR's transformer: a post-norm encoder and a decoder driven by 4-D anchor boxes.
+
+The decoder follows the DAB-DETR paper (Liu et al., ICLR 2022): each query is an anchor
+``(cx, cy, w, h)``; its sine embedding gives the positional query, the cross-attention
+concatenates content and position per head (conditional DETR), the positional part is modulated
+by the ratio of a predicted reference size to the anchor size, and every layer refines the
+anchor with the shared box head. Encoding and decoding are separate calls, so extra decoder
+passes (KD-DETR's distillation points) reuse one encoder output.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .position import anchor_embed
+
+
+def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """``logit(x)`` with ``x`` clamped to ``[eps, 1 - eps]``."""
+    x = x.clamp(0, 1)
+    return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
+
+
+class MLP(nn.Module):
+    """``num_layers`` linear layers with ReLU between them."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, num_layers: int):
+        super().__init__()
+        dims = [in_dim] + [hidden] * (num_layers - 1) + [out_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.relu(x)
+        return x
+
+
+def _activation(name: str) -> nn.Module:
+    acts = {"relu": nn.ReLU, "gelu": nn.GELU, "prelu": nn.PReLU}
+    if name not in acts:
+        raise ValueError(f"activation must be one of {sorted(acts)}, got {name!r}")
+    return acts[name]()
+
+
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, nhead: int, pad_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Multi-head scaled dot-product attention on projected inputs.
+
+    Args:
+        q: ``(B, L, nhead * e)``; k: ``(B, S, nhead * e)``; v: ``(B, S, nhead * ev)``.
+        pad_mask: ``(B, S)`` bool, True where a key is padding; or None.
+
+    Returns:
+        ``(B, L, nhead * ev)``.
+    """
+    b, n_q, n_k = q.shape[0], q.shape[1], k.shape[1]
+    q = q.reshape(b, n_q, nhead, -1).transpose(1, 2)
+    k = k.reshape(b, n_k, nhead, -1).transpose(1, 2)
+    v = v.reshape(b, n_k, nhead, -1).transpose(1, 2)
+    keep = None if pad_mask is None else ~pad_mask[:, None, None, :]
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+    return out.transpose(1, 2).reshape(b, n_q, -1)
+
+
+class _FFN(nn.Module):
+    def __init__(self, d: int, ffn: int, dropout: float, activation: str):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(d, ffn), nn.Linear(ffn, d)
+        self.act = _activation(activation)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(self.act(self.fc1(x))))
+
+
+class EncoderLayer(nn.Module):
+    """Post-norm self-attention (position added to queries and keys) and FFN."""
+
+    def __init__(self, d: int, nhead: int, ffn: int, dropout: float, activation: str):
+        super().__init__()
+        self.nhead = nhead
+        self.q, self.k, self.v, self.out = (nn.Linear(d, d) for _ in range(4))
+        self.ffn = _FFN(d, ffn, dropout, activation)
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, src: torch.Tensor, pos: torch.Tensor, pad_mask) -> torch.Tensor:
+        """``src``, ``pos``: ``(B, S, d)``; returns ``(B, S, d)``."""
+        qk = src + pos
+        att = attend(self.q(qk), self.k(qk), self.v(src), self.nhead, pad_mask)
+        src = self.norm1(src + self.drop(self.out(att)))
+        return self.norm2(src + self.drop(self.ffn(src)))
+
+
+class DecoderLayer(nn.Module):
+    """Self-attention among queries, then conditional cross-attention to the memory, then FFN.
+
+    Args:
+        first: the first layer also adds the positional query to the content query (and the
+            key positions to the keys) before the per-head concatenation, as in conditional
+            DETR; later layers rely on the concatenated sine part alone.
+    """
+
+    def __init__(self, d: int, nhead: int, ffn: int, dropout: float, activation: str, first: bool):
+        super().__init__()
+        self.nhead, self.first = nhead, first
+        self.sa_qc, self.sa_qp, self.sa_kc, self.sa_kp, self.sa_v, self.sa_out = (
+            nn.Linear(d, d) for _ in range(6)
+        )
+        self.ca_qc, self.ca_kc, self.ca_kp, self.ca_v, self.ca_qs, self.ca_out = (
+            nn.Linear(d, d) for _ in range(6)
+        )
+        self.ca_qp = nn.Linear(d, d) if first else None
+        self.ffn = _FFN(d, ffn, dropout, activation)
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d) for _ in range(3))
+        self.drop = nn.Dropout(dropout)
+
+    def _heads(self, content: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Concatenate content and position per head: ``(B, L, d) x2 -> (B, L, 2d)``."""
+        b, n, d = content.shape
+        c = content.reshape(b, n, self.nhead, d // self.nhead)
+        p = pos.reshape(b, n, self.nhead, d // self.nhead)
+        return torch.cat((c, p), dim=-1).reshape(b, n, 2 * d)
+
+    def forward(self, tgt, memory, memory_pos, pad_mask, query_pos, query_sine):
+        """Shapes: ``tgt``, ``query_pos``, ``query_sine`` ``(B, N, d)``; ``memory``,
+        ``memory_pos`` ``(B, S, d)``; ``pad_mask`` ``(B, S)``. Returns ``(B, N, d)``."""
+        q = self.sa_qc(tgt) + self.sa_qp(query_pos)
+        k = self.sa_kc(tgt) + self.sa_kp(query_pos)
+        att = attend(q, k, self.sa_v(tgt), self.nhead, None)
+        tgt = self.norm1(tgt + self.drop(self.sa_out(att)))
+
+        q, k, k_pos = self.ca_qc(tgt), self.ca_kc(memory), self.ca_kp(memory_pos)
+        if self.first:
+            q = q + self.ca_qp(query_pos)
+            k = k + k_pos
+        q = self._heads(q, self.ca_qs(query_sine))
+        k = self._heads(k, k_pos)
+        att = attend(q, k, self.ca_v(memory), self.nhead, pad_mask)
+        tgt = self.norm2(tgt + self.drop(self.ca_out(att)))
+        return self.norm3(tgt + self.drop(self.ffn(tgt)))
+
+
+class Encoder(nn.Module):
+    """Encoder layers whose positional embedding is scaled by a function of the content."""
+
+    def __init__(self, d, nhead, ffn, dropout, activation, num_layers):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            EncoderLayer(d, nhead, ffn, dropout, activation) for _ in range(num_layers)
+        )
+        self.query_scale = MLP(d, d, d, 2)
+
+    def forward(self, src: torch.Tensor, pos: torch.Tensor, pad_mask) -> torch.Tensor:
+        """``(B, S, d)`` -> ``(B, S, d)``."""
+        for layer in self.layers:
+            src = layer(src, pos * self.query_scale(src), pad_mask)
+        return src
+
+
+class AnchorDecoder(nn.Module):
+    """DAB-DETR's decoder: anchors in, per-layer normalised states and refined boxes out.
+
+    Args:
+        modulate_hw: scale the positional attention by predicted width/height over the anchor's
+            (DAB-DETR's modulated attention).
+    """
+
+    def __init__(self, d, nhead, ffn, dropout, activation, num_layers, modulate_hw: bool = True):
+        super().__init__()
+        if d % 4:
+            raise ValueError(f"d_model must be divisible by 4 (4-D anchors), got {d}")
+        self.d = d
+        self.layers = nn.ModuleList(
+            DecoderLayer(d, nhead, ffn, dropout, activation, first=i == 0)
+            for i in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(d)
+        self.query_scale = MLP(d, d, d, 2)
+        self.ref_point_head = MLP(2 * d, d, d, 2)
+        self.ref_anchor_head = MLP(d, d, 2, 2) if modulate_hw else None
+
+    def forward(
+        self,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
+        pad_mask: torch.Tensor | None,
+        anchors: torch.Tensor,
+        bbox_embed: nn.Module,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode ``N`` anchors.
+
+        Args:
+            memory, memory_pos: ``(B, S, d)``.
+            pad_mask: ``(B, S)`` or None.
+            anchors: ``(B, N, 4)`` unsigmoided ``(cx, cy, w, h)``.
+            bbox_embed: the detector's box head (``d -> 4`` offsets in logit space).
+
+        Returns:
+            ``hs`` ``(L, B, N, d)`` normalised decoder states and ``boxes`` ``(L, B, N, 4)``
+            sigmoided cxcywh, one per layer.
+        """
+        d = self.d
+        tgt = memory.new_zeros(anchors.shape[0], anchors.shape[1], d)
+        ref = anchors.sigmoid()
+        states, boxes = [], []
+        for i, layer in enumerate(self.layers):
+            sine = anchor_embed(ref, d // 2).to(memory.dtype)
+            query_pos = self.ref_point_head(sine)
+            sine_xy = sine[..., :d]
+            if i > 0:
+                sine_xy = sine_xy * self.query_scale(tgt)
+            if self.ref_anchor_head is not None:
+                hw = self.ref_anchor_head(tgt).sigmoid()
+                sine_xy = torch.cat(
+                    (
+                        sine_xy[..., : d // 2] * (hw[..., 0] / ref[..., 2])[..., None],
+                        sine_xy[..., d // 2 :] * (hw[..., 1] / ref[..., 3])[..., None],
+                    ),
+                    dim=-1,
+                )
+            tgt = layer(tgt, memory, memory_pos, pad_mask, query_pos, sine_xy)
+            out = self.norm(tgt)
+            new_ref = (bbox_embed(out) + inverse_sigmoid(ref)).sigmoid()
+            states.append(out)
+            boxes.append(new_ref)
+            ref = new_ref.detach()
+        return torch.stack(states), torch.stack(boxes)

@@ -1,0 +1,197 @@
+"""relkd's DAB-DETR: matcher and set loss on hand-made values, training step, inference
+coordinates and COCOEvaluator."""
+
+import math
+
+import pytest
+import torch
+from detectron2.modeling.backbone import BasicStem, ResNet
+from detectron2.structures import Boxes, Instances
+
+from relkd.modeling import DABDETR, HungarianMatcher, SetCriterion, resnet_stages
+from relkd.modeling.dab_detr import assign, focal_class_cost
+
+
+def tiny_kwargs(depth=18, num_decoder_layers=3, num_queries=12, seed=0, **kw) -> dict:
+    """Constructor arguments of a tiny DAB-DETR (its backbone built with ``seed``)."""
+    torch.manual_seed(seed)
+    backbone = ResNet(
+        BasicStem(3, 8, norm="BN"), resnet_stages(depth, 8, norm="BN"), out_features=["res4"]
+    )
+    args = dict(
+        backbone=backbone,
+        in_feature="res4",
+        num_classes=10,
+        pixel_mean=(100.0, 110.0, 120.0),
+        pixel_std=(50.0, 50.0, 50.0),
+        d_model=32,
+        nhead=4,
+        num_encoder_layers=2,
+        num_decoder_layers=num_decoder_layers,
+        dim_feedforward=64,
+        num_queries=num_queries,
+    )
+    args.update(kw)
+    return args
+
+
+def tiny_detr(**kw) -> DABDETR:
+    return DABDETR(**tiny_kwargs(**kw))
+
+
+def tiny_inputs(n=2, size=64, boxes=((4.0, 6.0, 30.0, 40.0), (33.0, 20.0, 60.0, 50.0))):
+    g = torch.Generator().manual_seed(1)
+    out = []
+    for i in range(n):
+        inst = Instances((size, size))
+        inst.gt_boxes = Boxes(torch.tensor(boxes[: i + 1]).reshape(-1, 4))
+        inst.gt_classes = torch.arange(i + 1) + 2
+        image = torch.rand(3, size, size, generator=g) * 255
+        out.append({"image": image, "instances": inst, "height": size, "width": size})
+    return out
+
+
+# --- matcher --------------------------------------------------------------------------------
+def test_assign_finds_the_optimum_where_greedy_fails():
+    # greedy (cheapest first) takes (0, 0) then (1, 1): 101; the optimum is 3.5
+    rows, cols = assign(torch.tensor([[1.0, 2.0], [1.5, 100.0]]))
+    assert rows.tolist() == [0, 1] and cols.tolist() == [1, 0]
+
+
+def test_focal_class_cost_hand_value():
+    # p = 0.5: pos = 0.25 * 0.25 * ln 2, neg = 0.75 * 0.25 * ln 2
+    cost = focal_class_cost(torch.zeros(1, 3), torch.tensor([2]))
+    assert cost.item() == pytest.approx(-0.125 * math.log(2), rel=1e-5)
+
+
+def test_matcher_recovers_a_permutation_and_handles_empty_targets():
+    boxes = torch.tensor([[[0.2, 0.2, 0.1, 0.1], [0.5, 0.5, 0.3, 0.2], [0.8, 0.3, 0.2, 0.4]]])
+    logits = torch.full((1, 3, 4), -5.0)
+    logits[0, [0, 1, 2], [1, 3, 0]] = 5.0
+    perm = [2, 0, 1]  # target j is prediction perm[j]
+    targets = [{"labels": torch.tensor([0, 1, 3]), "boxes": boxes[0, perm]}]
+    ((pred, gt),) = HungarianMatcher()(logits, boxes, targets)
+    assert dict(zip(gt.tolist(), pred.tolist())) == {0: 2, 1: 0, 2: 1}
+    empty = [{"labels": torch.zeros(0, dtype=torch.long), "boxes": torch.zeros(0, 4)}]
+    ((pred, gt),) = HungarianMatcher()(logits, boxes, empty)
+    assert len(pred) == len(gt) == 0
+
+
+# --- set loss -------------------------------------------------------------------------------
+def test_set_loss_without_targets_is_focal_on_negatives_only():
+    crit = SetCriterion(3, HungarianMatcher())
+    logits = torch.zeros(2, 1, 4, 3, requires_grad=True)  # L=2 layers, B=1, N=4, K=3
+    boxes = torch.full((2, 1, 4, 4), 0.5, requires_grad=True)
+    empty = [{"labels": torch.zeros(0, dtype=torch.long), "boxes": torch.zeros(0, 4)}]
+    out = crit(logits, boxes, empty)
+    assert set(out) == {f"loss_{t}{s}" for t in ("class", "bbox", "giou") for s in ("", "_0")}
+    # every logit a negative at p = 0.5: alpha_t 0.75, (1 - p_t)^2 = 0.25, CE ln 2; / max(0, 1)
+    assert out["loss_class"].item() == pytest.approx(12 * 0.75 * 0.25 * math.log(2), rel=1e-5)
+    assert out["loss_bbox"].item() == 0 and out["loss_giou"].item() == 0
+    sum(out.values()).backward()  # the box terms stay in the graph
+    assert boxes.grad is not None
+
+
+def test_set_loss_of_a_perfect_box_and_a_shifted_one():
+    crit = SetCriterion(2, HungarianMatcher(), class_weight=0.0)
+    gt = torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.2, 0.2]])
+    pred = torch.tensor([[[[0.3, 0.3, 0.2, 0.2], [0.7, 0.8, 0.2, 0.2]]]])
+    logits = torch.tensor([[[[5.0, -5.0], [-5.0, 5.0]]]])
+    out = crit(logits, pred, [{"labels": torch.tensor([0, 1]), "boxes": gt}])
+    # one box off by 0.1 in y: L1 0.1 x weight 5 / 2 boxes; IoU 0.1/0.3... computed below
+    assert out["loss_bbox"].item() == pytest.approx(5 * 0.1 / 2, rel=1e-5)
+    inter, union = 0.2 * 0.1, 2 * 0.04 - 0.2 * 0.1
+    enclose = 0.2 * 0.3
+    giou = inter / union - (enclose - union) / enclose
+    assert out["loss_giou"].item() == pytest.approx(2 * (1 - giou) / 2, rel=1e-4)
+
+
+# --- the detector ---------------------------------------------------------------------------
+def test_training_step_losses_and_gradients():
+    model = tiny_detr().train()
+    losses = model(tiny_inputs())
+    expected = {f"loss_{t}{s}" for t in ("class", "bbox", "giou") for s in ("", "_0", "_1")}
+    assert set(losses) == expected
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    for i, layer in enumerate(model.decoder.layers):
+        assert all(p.grad is not None for p in layer.parameters()), i
+        assert layer.ca_qc.weight.grad.abs().sum() > 0, i
+    assert model.refpoint_embed.weight.grad.abs().sum() > 0
+    assert model.backbone.stem.conv1.weight.grad.abs().sum() > 0
+
+
+def test_invalid_arguments_name_the_value():
+    with pytest.raises(ValueError, match="'res5'.*available: \\['res4'\\]"):
+        tiny_detr(in_feature="res5")
+    with pytest.raises(ValueError, match="d_model=30"):
+        tiny_detr(d_model=30)
+
+
+def test_decode_with_shared_or_batched_anchors_agrees():
+    model = tiny_detr().eval()
+    images = model.preprocess_image(tiny_inputs())
+    with torch.no_grad():
+        enc = model.encode(images.tensor, images.image_sizes)
+        anchors = torch.randn(5, 4)
+        a = model.decode(enc, anchors)
+        b = model.decode(enc, anchors[None].expand(2, -1, -1).clone())
+    assert a[0].shape == (3, 2, 5, 10) and a[1].shape == (3, 2, 5, 4)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_inference_is_in_input_image_coordinates():
+    model = tiny_detr().eval()
+    inputs = tiny_inputs()
+    with torch.no_grad():
+        same = model(inputs)
+        for x in inputs:
+            x["height"], x["width"] = 128, 96  # the original image was larger
+        scaled = model(inputs)
+    for a, b in zip(same, scaled):
+        a, b = a["instances"], b["instances"]
+        assert len(a) == 100  # num_detections, out of 12 queries x 10 classes
+        assert b.image_size == (128, 96)
+        factor = torch.tensor([96 / 64, 128 / 64, 96 / 64, 128 / 64])
+        assert torch.allclose(b.pred_boxes.tensor, a.pred_boxes.tensor * factor, atol=1e-4)
+        assert torch.equal(a.scores, b.scores) and (a.scores[:-1] >= a.scores[1:]).all()
+
+
+def test_oracle_outputs_score_100_ap_with_coco_evaluator(tmp_path):
+    """Decoder outputs equal to the normalised GT must give AP 100 through COCOEvaluator:
+    checks target normalisation, box conversion and rescaling end to end."""
+    from detectron2.config import instantiate
+    from detectron2.data import DatasetCatalog
+    from detectron2.evaluation import COCOEvaluator
+
+    from ..conftest import load_cfg
+
+    cfg = load_cfg("digits/dab_detr_R18_student.py", "dataloader.test.num_workers=0")
+    dicts = DatasetCatalog.get("digits_det_val")[:6]
+    cfg.dataloader.test.dataset = dicts
+    loader = instantiate(cfg.dataloader.test)
+    model = tiny_detr(num_queries=12).eval()
+    real_decode = model.decode
+    batch_gt: list = []
+
+    def oracle(enc, anchors):
+        logits, boxes = real_decode(enc, anchors)
+        logits, boxes = torch.full_like(logits, -20.0), boxes.clone()
+        for b, d in enumerate(batch_gt):
+            for q, ann in enumerate(d["annotations"]):
+                x, y, w, h = ann["bbox"]  # XYWH_ABS in the 128 x 128 image
+                boxes[:, b, q] = torch.tensor([x + w / 2, y + h / 2, w, h]) / 128
+                logits[:, b, q, ann["category_id"]] = 20.0
+        return logits, boxes
+
+    model.decode = oracle
+    evaluator = COCOEvaluator("digits_det_val", output_dir=str(tmp_path))
+    evaluator.reset()
+    it = iter(dicts)
+    with torch.no_grad():
+        for inputs in loader:
+            batch_gt[:] = [next(it) for _ in inputs]
+            evaluator.process(inputs, model(inputs))
+    # score only these images (by default COCOEvaluator counts every val image)
+    results = evaluator.evaluate(img_ids=[d["image_id"] for d in dicts])
+    assert results["bbox"]["AP"] == pytest.approx(100.0, abs=0.5)
