@@ -195,3 +195,19 @@ def test_oracle_outputs_score_100_ap_with_coco_evaluator(tmp_path):
     # score only these images (by default COCOEvaluator counts every val image)
     results = evaluator.evaluate(img_ids=[d["image_id"] for d in dicts])
     assert results["bbox"]["AP"] == pytest.approx(100.0, abs=0.5)
+
+
+@pytest.mark.parametrize("temperature", [20.0, 10000.0])
+def test_anchor_and_memory_embeddings_agree_at_pixel_centres(temperature):
+    from relkd.modeling.dab_detr.position import anchor_embed, memory_positions
+
+    mask = torch.zeros(1, 4, 8, dtype=torch.bool)
+    mask[:, :, 6:] = True  # the image covers 6 of the 8 columns
+    pos = memory_positions(mask, 16, temperature).view(4, 8, 32)
+    for row, col in ((0, 0), (2, 5), (3, 1)):
+        centre = torch.tensor([(col + 0.5) / 6, (row + 0.5) / 4, 0.3, 0.2])
+        emb = anchor_embed(centre, 16, temperature)
+        assert emb.shape == (64,)
+        assert torch.allclose(emb[:32], pos[row, col], atol=1e-5), (row, col)
+    # the lowest frequency is one period over the image: sin(2 pi x) at x = 0.5 / 6
+    assert pos[0, 0, 0].item() == pytest.approx(math.sin(2 * math.pi * 0.5 / 6), abs=1e-6)

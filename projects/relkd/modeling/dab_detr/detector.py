@@ -54,6 +54,8 @@ class DABDETR(nn.Module):
         num_detections: detections kept per image at inference (top scores over queries x
             classes).
         input_format: ``"BGR"`` or ``"RGB"``.
+        pos_temperature: temperature of the sine embeddings of memory positions and anchors
+            (10000 as DAB-DETR's anchor embedding; its memory embedding uses 20).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class DABDETR(nn.Module):
         aux_loss: bool = True,
         num_detections: int = 100,
         input_format: str = "BGR",
+        pos_temperature: float = 10000.0,
     ):
         super().__init__()
         shapes = backbone.output_shape()
@@ -102,8 +105,16 @@ class DABDETR(nn.Module):
             d_model, nhead, dim_feedforward, dropout, activation, num_encoder_layers
         )
         self.decoder = AnchorDecoder(
-            d_model, nhead, dim_feedforward, dropout, activation, num_decoder_layers, modulate_hw
+            d_model,
+            nhead,
+            dim_feedforward,
+            dropout,
+            activation,
+            num_decoder_layers,
+            modulate_hw,
+            pos_temperature,
         )
+        self.pos_temperature = pos_temperature
         self.refpoint_embed = nn.Embedding(num_queries, 4)
         self.class_embed = nn.Linear(d_model, num_classes)
         self.bbox_embed = MLP(d_model, d_model, 4, 3)
@@ -148,7 +159,7 @@ class DABDETR(nn.Module):
         for i, (ih, iw) in enumerate(image_sizes):
             pad[i, :ih, :iw] = False
         pad = F.interpolate(pad[:, None].float(), size=(h, w)).bool()[:, 0]
-        pos = memory_positions(pad, self.d_model // 2).to(feat.dtype)
+        pos = memory_positions(pad, self.d_model // 2, self.pos_temperature).to(feat.dtype)
         src = self.input_proj(feat).flatten(2).transpose(1, 2)
         pad_mask = pad.flatten(1) if pad.any() else None
         return EncoderOutput(self.encoder(src, pos, pad_mask), pos, pad_mask)

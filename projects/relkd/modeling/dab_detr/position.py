@@ -31,7 +31,9 @@ def sine_embed(coord: torch.Tensor, num_feats: int, temperature: float = 10000.0
     return torch.stack((x.sin(), x.cos()), dim=-1).flatten(-2)
 
 
-def memory_positions(mask: torch.Tensor, num_feats: int) -> torch.Tensor:
+def memory_positions(
+    mask: torch.Tensor, num_feats: int, temperature: float = 10000.0
+) -> torch.Tensor:
     """Positional embedding of a feature map's pixels.
 
     Args:
@@ -48,11 +50,15 @@ def memory_positions(mask: torch.Tensor, num_feats: int) -> torch.Tensor:
     # pixel centres in [0, 1] of each image's own (unpadded) height and width
     y = (y - 0.5) / y[:, -1:, :].clamp(min=1)
     x = (x - 0.5) / x[:, :, -1:].clamp(min=1)
-    pos = torch.cat((sine_embed(x, num_feats), sine_embed(y, num_feats)), dim=-1)
+    pos = torch.cat(
+        (sine_embed(x, num_feats, temperature), sine_embed(y, num_feats, temperature)), dim=-1
+    )
     return pos.flatten(1, 2)
 
 
-def anchor_embed(anchors: torch.Tensor, num_feats: int) -> torch.Tensor:
+def anchor_embed(
+    anchors: torch.Tensor, num_feats: int, temperature: float = 10000.0
+) -> torch.Tensor:
     """Embedding of 4-D anchors ``(cx, cy, w, h)`` in ``[0, 1]``.
 
     Args:
@@ -62,4 +68,6 @@ def anchor_embed(anchors: torch.Tensor, num_feats: int) -> torch.Tensor:
         ``(..., 4 * num_feats)``: the embeddings of ``cx, cy, w, h`` concatenated; the first
         ``2 * num_feats`` channels match :func:`memory_positions` for the same centre.
     """
-    return torch.cat([sine_embed(anchors[..., i], num_feats) for i in range(4)], dim=-1)
+    return torch.cat(
+        [sine_embed(anchors[..., i], num_feats, temperature) for i in range(4)], dim=-1
+    )

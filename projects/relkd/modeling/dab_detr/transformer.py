@@ -171,11 +171,21 @@ class AnchorDecoder(nn.Module):
             (DAB-DETR's modulated attention).
     """
 
-    def __init__(self, d, nhead, ffn, dropout, activation, num_layers, modulate_hw: bool = True):
+    def __init__(
+        self,
+        d,
+        nhead,
+        ffn,
+        dropout,
+        activation,
+        num_layers,
+        modulate_hw: bool = True,
+        temperature: float = 10000.0,
+    ):
         super().__init__()
         if d % 4:
             raise ValueError(f"d_model must be divisible by 4 (4-D anchors), got {d}")
-        self.d = d
+        self.d, self.temperature = d, temperature
         self.layers = nn.ModuleList(
             DecoderLayer(d, nhead, ffn, dropout, activation, first=i == 0)
             for i in range(num_layers)
@@ -210,7 +220,7 @@ class AnchorDecoder(nn.Module):
         ref = anchors.sigmoid()
         states, boxes = [], []
         for i, layer in enumerate(self.layers):
-            sine = anchor_embed(ref, d // 2).to(memory.dtype)
+            sine = anchor_embed(ref, d // 2, self.temperature).to(memory.dtype)
             query_pos = self.ref_point_head(sine)
             sine_xy = sine[..., :d]
             if i > 0:
