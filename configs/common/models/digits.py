@@ -99,4 +99,8 @@ def dab_detr(
         activation="prelu",
         num_queries=num_queries,
         num_detections=100,
+        # DAB-DETR's memory-side value: on an 8x8 map, 10000 leaves most sine channels nearly
+        # constant. R50 teacher, GIoU loss at iteration 1,300: 0.96 with 20 (lr 2e-4), 1.64
+        # with 10000 (lr 1e-3; the 2e-4 run with 10000 was stopped at 640, level with 20)
+        pos_temperature=20.0,
     )
