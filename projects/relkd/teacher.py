@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .utils.features import capture_features, feature_shapes
+from .utils.resize import valid_mask
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,12 @@ class Teacher:
         return self
 
     # --- running -------------------------------------------------------------------------------
+    def frozen_model(self) -> nn.Module:
+        """The teacher model, put back into eval mode if a caller flipped it."""
+        if self.model.training:
+            self.model.eval()
+        return self.model
+
     def prepare_images(
         self, images: torch.Tensor, image_sizes: list[tuple[int, int]], student: nn.Module
     ) -> torch.Tensor:
@@ -170,13 +177,7 @@ class Teacher:
             if getattr(t, "input_format", None) != getattr(student, "input_format", None):
                 x = x.flip(1)  # RGB <-> BGR
             x = (x - t.pixel_mean) / t.pixel_std
-            h_idx = torch.arange(x.shape[-2], device=x.device)
-            w_idx = torch.arange(x.shape[-1], device=x.device)
-            sizes = torch.as_tensor(image_sizes, device=x.device)
-            inside = (h_idx[None, :, None] < sizes[:, 0, None, None]) & (
-                w_idx[None, None, :] < sizes[:, 1, None, None]
-            )
-            x = x * inside[:, None]
+            x = x * valid_mask(image_sizes, x.shape[-2], x.shape[-1], x.device)[:, None]
         div = self.backbone.size_divisibility
         square = getattr(self.backbone, "padding_constraints", {}).get("square_size", 0)
         h, w = x.shape[-2:]
@@ -207,7 +208,6 @@ class Teacher:
         Returns:
             ``{name: (B, C, H_l, W_l)}``, detached, in the teacher's dtype.
         """
-        if self.model.training:  # a caller flipped it; the teacher is always in eval
-            self.model.eval()
+        self.frozen_model()
         x = self.prepare_images(images, image_sizes, student)
         return capture_features(self.backbone, x, list(names))

@@ -10,6 +10,12 @@ from torch import nn
 from ..utils.events import current_storage
 
 
+def check_choice(owner: str, what: str, value, allowed) -> None:
+    """Raise ``ValueError`` naming ``owner``'s argument ``what`` unless ``value`` is allowed."""
+    if value not in allowed:
+        raise ValueError(f"{owner}: {what} must be one of {allowed}, got {value!r}")
+
+
 @dataclass
 class DistillInputs:
     """Everything one training iteration offers a distiller.

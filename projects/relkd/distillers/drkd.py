@@ -21,7 +21,7 @@ from ..layers.glore import GloRe
 from ..layers.relation import RELATION_FILTERS, InstanceRelation
 from ..losses.drkd import NORMS, feature_distance
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs
+from .base import Distiller, DistillInputs, check_choice
 
 DEFAULT_NODES = (64, 64, 256, 256, 256)
 
@@ -64,12 +64,8 @@ class DRKD(Distiller):
         name: str = "drkd",
     ):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
-        if norm not in NORMS:
-            raise ValueError(f"DRKD: norm must be one of {NORMS}, got {norm!r}")
-        if relation_filter not in RELATION_FILTERS:
-            raise ValueError(
-                f"DRKD: relation_filter must be one of {RELATION_FILTERS}, got {relation_filter!r}"
-            )
+        check_choice("DRKD", "norm", norm, NORMS)
+        check_choice("DRKD", "relation_filter", relation_filter, RELATION_FILTERS)
         for key, w in (
             ("pr_weight", pr_weight),
             ("ir_weight", ir_weight),

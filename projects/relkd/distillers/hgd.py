@@ -26,7 +26,7 @@ from ..losses.hgd import (
 )
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs
+from .base import Distiller, DistillInputs, check_choice
 from .fgfi import anchor_masks
 
 logger = logging.getLogger(__name__)
@@ -34,11 +34,6 @@ logger = logging.getLogger(__name__)
 NORMS = ("none", "channel_std")
 MICROS = ("box", "fgfi")
 MACROS = ("balanced", "fixed")
-
-
-def _choice(what: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"HGD: {what} must be one of {allowed}, got {value!r}")
 
 
 class HGD(Distiller):
@@ -86,10 +81,10 @@ class HGD(Distiller):
         self.levels = list(levels)
         if not self.levels or len(set(self.levels)) != len(self.levels):
             raise ValueError(f"HGD: levels must be non-empty and distinct, got {self.levels}")
-        _choice("norm", norm, NORMS)
-        _choice("measure", measure, MEASURES)
-        _choice("micro", micro, MICROS)
-        _choice("macro", macro, MACROS)
+        check_choice("HGD", "norm", norm, NORMS)
+        check_choice("HGD", "measure", measure, MEASURES)
+        check_choice("HGD", "micro", micro, MICROS)
+        check_choice("HGD", "macro", macro, MACROS)
         for key, w in (("alpha", alpha), ("beta", beta)):
             if not w >= 0:
                 raise ValueError(f"HGD: {key} must be >= 0, got {w}")

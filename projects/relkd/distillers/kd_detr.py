@@ -15,7 +15,7 @@ import torch
 
 from ..losses.kd_detr import foreground_weight, point_distill_loss
 from ..modeling.dab_detr.transformer import inverse_sigmoid
-from .base import Distiller, DistillInputs
+from .base import Distiller, DistillInputs, check_choice
 
 Decode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -82,14 +82,8 @@ class KDDETR(Distiller):
             raise ValueError(f"KDDETR: temperature must be > 0, got {temperature}")
         if num_general_points < 1 and "general" in point_sets:
             raise ValueError(f"KDDETR: num_general_points must be >= 1, got {num_general_points}")
-        if general_init not in GENERAL_INITS:
-            raise ValueError(
-                f"KDDETR: general_init must be one of {GENERAL_INITS}, got {general_init!r}"
-            )
-        if layer_pairing not in PAIRINGS:
-            raise ValueError(
-                f"KDDETR: layer_pairing must be one of {PAIRINGS}, got {layer_pairing!r}"
-            )
+        check_choice("KDDETR", "general_init", general_init, GENERAL_INITS)
+        check_choice("KDDETR", "layer_pairing", layer_pairing, PAIRINGS)
         bad = [p for p in point_sets if p not in POINT_SETS]
         if bad or not point_sets:
             raise ValueError(

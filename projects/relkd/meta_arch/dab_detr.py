@@ -48,8 +48,7 @@ class DistillDABDETR(DistillMixin, DABDETR):
         @torch.no_grad()
         def teacher_decode(anchors: torch.Tensor):
             t0 = time.perf_counter()
-            if teacher.training:  # a caller flipped it; the teacher is always in eval
-                teacher.eval()
+            self.teacher.frozen_model()
             if "enc" not in cache:
                 x = self.teacher.prepare_images(images.tensor, images.image_sizes, self)
                 cache["enc"] = teacher.encode(x, images.image_sizes)

@@ -17,3 +17,11 @@ def match_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if x.shape[-2:] != (h, w):
         x = F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))
     return x
+
+
+def valid_mask(image_sizes, height: int, width: int, device) -> torch.Tensor:
+    """``(B, height, width)`` bool, True inside each image's unpadded ``(h, w)`` (top-left)."""
+    sizes = torch.as_tensor(image_sizes, device=device).reshape(-1, 2)
+    rows = torch.arange(height, device=device)[None, :, None] < sizes[:, 0, None, None]
+    cols = torch.arange(width, device=device)[None, None, :] < sizes[:, 1, None, None]
+    return rows & cols

@@ -13,6 +13,7 @@ from detectron2.structures import Boxes, ImageList, Instances
 from torch import nn
 from torchvision.ops import box_convert
 
+from ...utils.resize import valid_mask
 from .criterion import SetCriterion
 from .matcher import HungarianMatcher
 from .position import memory_positions
@@ -152,12 +153,8 @@ class DABDETR(nn.Module):
             image_sizes: unpadded ``(h, w)`` per image.
         """
         feat = self.backbone(images)[self.in_feature]
-        b, _, h, w = feat.shape
-        pad = torch.ones(
-            b, images.shape[-2], images.shape[-1], dtype=torch.bool, device=feat.device
-        )
-        for i, (ih, iw) in enumerate(image_sizes):
-            pad[i, :ih, :iw] = False
+        h, w = feat.shape[-2:]
+        pad = ~valid_mask(image_sizes, images.shape[-2], images.shape[-1], feat.device)
         pad = F.interpolate(pad[:, None].float(), size=(h, w)).bool()[:, 0]
         pos = memory_positions(pad, self.d_model // 2, self.pos_temperature).to(feat.dtype)
         src = self.input_proj(feat).flatten(2).transpose(1, 2)
