@@ -28,19 +28,42 @@ def load_cfg(name: str, *overrides: str):
     return LazyConfig.apply_overrides(cfg, list(overrides))
 
 
-def run_train_net(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``train_net.py`` from the command line as a user would."""
+def run_script(script: str, *args: str, timeout: int = 600, check: bool = True):
+    """Run a script of the repository (``train_net.py``, ``tools/...``) as a user would."""
     proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "train_net.py"), *args],
+        [sys.executable, os.path.join(REPO, script), *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-    assert (
-        proc.returncode == 0
-    ), f"train_net.py {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    if check:
+        assert (
+            proc.returncode == 0
+        ), f"{script} {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return proc
+
+
+def run_train_net(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``train_net.py`` from the command line as a user would."""
+    return run_script("train_net.py", *args, timeout=timeout)
+
+
+def load_tool(tool: str):
+    """Import ``tools/<tool>.py`` as a module (the tools are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"relkd_tool_{tool}", os.path.join(REPO, "tools", f"{tool}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_tool(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``tools/<tool>`` from the command line."""
+    return run_script(os.path.join("tools", tool), *args, check=check)
 
 
 @pytest.fixture(scope="session")

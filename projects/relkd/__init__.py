@@ -1,11 +1,13 @@
 """relkd: knowledge distillation for detectron2 object detectors."""
 
+from .config import add_relkd_config
 from .distillers import Distiller, DistillInputs
 from .meta_arch import DistillDABDETR, DistillRCNN, DistillRetinaNet
 from .teacher import Teacher, TeacherLoadError
 
 __version__ = "0.1.0"
 __all__ = [
+    "add_relkd_config",
     "DistillDABDETR",
     "DistillInputs",
     "DistillRCNN",

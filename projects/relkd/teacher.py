@@ -52,7 +52,7 @@ class TeacherLoadError(RuntimeError):
     """The teacher checkpoint is missing, unreadable or does not match the teacher config."""
 
 
-def _strict_checkpointer(model: nn.Module, weights: str):
+def _strict_checkpointer(model: nn.Module, weights: str, what: str = "Teacher"):
     """A ``DetectionCheckpointer`` whose report of incompatible keys raises instead of logging."""
     from detectron2.checkpoint import DetectionCheckpointer
 
@@ -76,34 +76,36 @@ def _strict_checkpointer(model: nn.Module, weights: str):
                 problems.append(f"shape mismatches [{'; '.join(shapes)}]{hint}")
             if problems:
                 raise TeacherLoadError(
-                    f"Teacher checkpoint {weights!r} does not match the teacher config: "
+                    f"{what} checkpoint {weights!r} does not match the {what.lower()} config: "
                     + "; ".join(problems)
                 )
 
     return _Strict(model)
 
 
-def load_strict(model: nn.Module, weights: str) -> None:
+def load_strict(model: nn.Module, weights: str, what: str = "Teacher") -> None:
     """Load ``weights`` into ``model``, raising on any missing, unexpected or mis-shaped key.
+
+    ``what`` names the model in the messages (the tools load students with it too).
 
     ``weights`` may be a local path (relative to the working directory or the relkd repository)
     or a URL understood by ``DetectionCheckpointer`` (``detectron2://...``); model-zoo ``.pkl``
     files go through detectron2's usual name conversion.
     """
     if not weights:
-        raise TeacherLoadError("Teacher weights are empty: a teacher needs a trained checkpoint")
+        raise TeacherLoadError(f"{what} weights are empty: a trained checkpoint is needed")
     if not weights.startswith(_URL_PREFIXES):
         try:
-            weights = resolve_path(weights, "Teacher checkpoint")
+            weights = resolve_path(weights, f"{what} checkpoint")
         except FileNotFoundError as e:
             raise TeacherLoadError(str(e)) from None
-    checkpointer = _strict_checkpointer(model, weights)
+    checkpointer = _strict_checkpointer(model, weights, what)
     try:
         checkpointer.load(weights, checkpointables=[])
     except TeacherLoadError:
         raise
     except Exception as e:  # torch/pickle/IO raise many types; keep the cause chained
-        raise TeacherLoadError(f"Teacher checkpoint {weights!r} is unreadable: {e}") from e
+        raise TeacherLoadError(f"{what} checkpoint {weights!r} is unreadable: {e}") from e
 
 
 class Teacher:

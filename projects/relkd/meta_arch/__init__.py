@@ -5,4 +5,18 @@ from .distill import DistillMixin
 from .rcnn import DistillRCNN
 from .retinanet import DistillRetinaNet
 
+
+def _register() -> None:
+    """Make ``cfg.MODEL.META_ARCHITECTURE = "DistillRCNN"`` (or ``"DistillRetinaNet"``) work
+    with detectron2's yacs ``build_model`` (see :mod:`relkd.config`). DistillDABDETR is
+    LazyConfig-only: relkd's DAB-DETR has no yacs keys."""
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    for cls in (DistillRCNN, DistillRetinaNet):
+        if cls.__name__ not in META_ARCH_REGISTRY:
+            META_ARCH_REGISTRY.register(cls)
+
+
+_register()
+
 __all__ = ["DistillDABDETR", "DistillMixin", "DistillRCNN", "DistillRetinaNet"]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
+from detectron2.config import configurable
 from detectron2.utils import comm
 from torch import nn
 
@@ -29,6 +30,7 @@ class DistillMixin:
 
     provides_detr_points = False  # True where the host hands distillers DETR decoder passes
 
+    @configurable
     def __init__(
         self,
         *,
@@ -41,6 +43,18 @@ class DistillMixin:
         self._check_teacher(teacher)
         self._init_distill(teacher, distillers, self._anchor_levels(), nonfinite)
         self._student_store: dict = {}
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        """yacs construction (``build_model(cfg)``): the host's ``MODEL.*`` arguments plus the
+        teacher and distillers of ``cfg.RELKD`` (see :mod:`relkd.config`)."""
+        from ..config import relkd_kwargs
+
+        host = getattr(super(), "from_config", None)
+        if host is None:
+            raise TypeError(f"{cls.__name__} has no yacs construction; build it from a LazyConfig")
+        relkd = relkd_kwargs(cfg)  # first: its errors say what is missing from cfg.RELKD
+        return {**host(cfg), **relkd}
 
     def _check_teacher(self, teacher: Teacher) -> None:
         """Host-specific checks of the teacher, before anything is built."""
@@ -59,6 +73,16 @@ class DistillMixin:
         self._student_store = {}
         with self._record_student(self._student_store):
             return super().forward(batched_inputs)
+
+    @torch.no_grad()
+    def teacher_forward(self, batched_inputs: list[dict]) -> None:
+        """Run exactly the teacher work of one training step on ``batched_inputs`` and nothing
+        else (``tools/benchmark.py`` times it against the full step)."""
+        self._teacher_work(self.preprocess_image(batched_inputs))
+
+    def _teacher_work(self, images) -> None:
+        if self._teacher_names:
+            self.teacher.features(images.tensor, images.image_sizes, self, self._teacher_names)
 
     def _take_student_features(self) -> dict:
         store, self._student_store = self._student_store, {}
@@ -151,9 +175,10 @@ class DistillMixin:
         teacher_feats: dict[str, torch.Tensor] = {}
         if self._teacher_names:  # distillers that use no teacher feature skip the backbone
             t0 = time.perf_counter()
-            teacher_feats = self.teacher.features(
-                images.tensor, images.image_sizes, self, self._teacher_names
-            )
+            with torch.profiler.record_function("relkd/teacher"):
+                teacher_feats = self.teacher.features(
+                    images.tensor, images.image_sizes, self, self._teacher_names
+                )
             if storage is not None:
                 storage.put_scalar("relkd/teacher/ms", (time.perf_counter() - t0) * 1e3)
         inputs = DistillInputs(
@@ -172,7 +197,8 @@ class DistillMixin:
         self._bad_terms = []
         for d in self.distillers:
             t0 = time.perf_counter()
-            out = d(inputs)
+            with torch.profiler.record_function(f"relkd/{d.name}"):  # named in profiles
+                out = d(inputs)
             for k, v in out.items():
                 if not torch.isfinite(v).all():
                     if self.nonfinite == "raise":

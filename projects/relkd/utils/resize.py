@@ -21,7 +21,8 @@ def match_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def valid_mask(image_sizes, height: int, width: int, device) -> torch.Tensor:
     """``(B, height, width)`` bool, True inside each image's unpadded ``(h, w)`` (top-left)."""
-    sizes = torch.as_tensor(image_sizes, device=device).reshape(-1, 2)
+    # under torch.jit.trace, ImageList holds each size as a tensor
+    sizes = torch.stack([torch.as_tensor(s, device=device) for s in image_sizes]).reshape(-1, 2)
     rows = torch.arange(height, device=device)[None, :, None] < sizes[:, 0, None, None]
     cols = torch.arange(width, device=device)[None, None, :] < sizes[:, 1, None, None]
     return rows & cols

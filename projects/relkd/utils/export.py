@@ -1,0 +1,106 @@
+"""The student alone: its config node, its checkpoint and its traced module.
+
+A distilled checkpoint holds the student plus ``distillers.*`` (adapters, relation units; never
+the teacher). Deployment needs the student only, loadable into the plain detectron2 class.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import torch
+from torch import nn
+
+# the arguments a distilling meta-architecture adds to its host detector's
+RELKD_ARGS = ("teacher", "distillers", "nonfinite")
+DISTILLER_PREFIX = "distillers."
+
+
+def plain_class(cls: type) -> type:
+    """The detector class a distilling meta-architecture extends (``DistillRCNN`` ->
+    ``GeneralizedRCNN``); a plain detector class is returned as is."""
+    from ..meta_arch.distill import DistillMixin
+
+    if not issubclass(cls, DistillMixin):
+        return cls
+    return next(c for c in cls.__mro__ if not issubclass(c, DistillMixin))
+
+
+def student_config(model_cfg):
+    """A copy of a LazyConfig ``model`` node that builds the plain student (no teacher, no
+    distillers), with the same detector arguments."""
+    node = copy.deepcopy(model_cfg)
+    target = node["_target_"]
+    if isinstance(target, str):
+        from detectron2.utils.registry import locate
+
+        target = locate(target)
+    node["_target_"] = plain_class(target)
+    for key in RELKD_ARGS:
+        if key in node:
+            del node[key]
+    return node
+
+
+def student_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A distilled model's ``state_dict`` without the distillers' modules."""
+    return {k: v for k, v in state.items() if not k.startswith(DISTILLER_PREFIX)}
+
+
+def export_student(ckpt: str, out: str) -> dict[str, int]:
+    """Write the student-only checkpoint ``{"model": weights}`` of the distilled ``ckpt``.
+
+    Returns:
+        ``{"kept": n, "dropped": m}`` tensor counts.
+    """
+    if not os.path.isfile(ckpt):
+        raise FileNotFoundError(f"export_student: no checkpoint {ckpt!r}")
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"export_student: {ckpt!r} is not a detectron2 checkpoint with 'model'")
+    teacher = [k for k in state["model"] if k.startswith("teacher.")]
+    if teacher:  # relkd never saves the teacher; such a file was not written by relkd
+        raise ValueError(f"export_student: {ckpt!r} holds teacher weights ({teacher[0]}, ...)")
+    kept = student_state(state["model"])
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    torch.save({"model": kept, "__author__": "relkd.export_student"}, out)
+    return {"kept": len(kept), "dropped": len(state["model"]) - len(kept)}
+
+
+def trace_student(model: nn.Module, image: torch.Tensor):
+    """``torch.jit.trace`` of an eval-mode detector through detectron2's ``TracingAdapter``.
+
+    Args:
+        model: the plain student, in eval mode.
+        image: ``(3, H, W)`` example input, in the model's input format.
+
+    Returns:
+        ``(traced, adapter)``: call ``adapter.outputs_schema(traced(image))`` to get the
+        detector's usual ``[{"instances": Instances}]``.
+    """
+    from detectron2.export import TracingAdapter
+
+    if model.training:
+        raise ValueError("trace_student: put the model in eval mode first")
+    adapter = TracingAdapter(model, ([{"image": image}],))
+    with torch.no_grad():
+        traced = torch.jit.trace(adapter, adapter.flattened_inputs, check_trace=False)
+    return traced, adapter
+
+
+def max_output_difference(a: list[dict], b: list[dict]) -> float:
+    """Largest absolute difference of scores and boxes between two detectors' outputs on the
+    same images; ``inf`` when the detection counts or classes differ."""
+    worst = 0.0
+    for x, y in zip(a, b, strict=True):
+        x, y = x["instances"], y["instances"]
+        if len(x) != len(y) or not torch.equal(x.pred_classes, y.pred_classes):
+            return float("inf")
+        if len(x):
+            worst = max(
+                worst,
+                (x.scores - y.scores).abs().max().item(),
+                (x.pred_boxes.tensor - y.pred_boxes.tensor).abs().max().item(),
+            )
+    return worst

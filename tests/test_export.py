@@ -1,0 +1,80 @@
+"""``tools/export_student.py``: a student-only checkpoint that loads strictly into the plain
+class and predicts as the distilled model does, and a TorchScript trace equal to eager mode."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import LazyConfig, instantiate
+from detectron2.export.flatten import flatten_to_tuple
+
+from relkd.teacher import load_strict
+from relkd.utils.export import max_output_difference, plain_class, student_config
+
+from .conftest import NO_PREFLIGHT, load_cfg, run_tool
+
+CASES = {
+    # config, overrides that make untrained heads still return detections
+    "retinanet": ("retinanet_R18_feature_mse", ["model.test_score_thresh=0.0"]),
+    "faster_rcnn": (
+        "faster_rcnn_R18_feature_mse",
+        ["model.roi_heads.box_predictor.test_score_thresh=0.0"],
+    ),
+    "dab_detr": ("dab_detr_R18_kd_detr", ["train.init_checkpoint=''"]),
+}
+
+
+@pytest.mark.parametrize("det", sorted(CASES))
+def test_export_and_trace(det, teacher_ckpt, digits_batch, tmp_path):
+    name, extra = CASES[det]
+    cfg = load_cfg(
+        f"digits/{name}.py", f"model.teacher.weights={teacher_ckpt[det]}", NO_PREFLIGHT, *extra
+    )
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    DetectionCheckpointer(model, save_dir=str(tmp_path)).save("model_final")
+    LazyConfig.save(cfg, str(tmp_path / "config.yaml"))
+    out, ts = str(tmp_path / "student.pth"), str(tmp_path / "student.ts")
+
+    proc = run_tool("export_student.py", str(tmp_path / "model_final.pth"), out, "--trace", ts)
+    assert "no missing or unexpected keys" in proc.stdout
+
+    distilled = {k for k in model.state_dict() if k.startswith("distillers.")}
+    saved = torch.load(out, weights_only=True)["model"]
+    assert not distilled & set(saved) and not any(k.startswith("teacher") for k in saved)
+    plain = instantiate(student_config(cfg.model))
+    assert type(plain) is plain_class(type(model)) and "Distill" not in type(plain).__name__
+    load_strict(plain, out)  # raises on any missing, unexpected or mis-shaped key
+    student_keys = set(model.state_dict()) - distilled
+    assert set(plain.state_dict()) == student_keys
+    assert all(torch.equal(plain.state_dict()[k], model.state_dict()[k]) for k in student_keys)
+
+    # the exported student predicts exactly as the distilled model does
+    images = [{"image": x["image"]} for x in digits_batch]
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        ref, got = model(images), plain(images)
+    assert len(ref[0]["instances"]) > 0
+    assert max_output_difference(ref, got) == 0.0
+
+    # the saved trace reproduces eager mode on another image of the same size
+    traced = torch.jit.load(ts)
+    image = digits_batch[1]["image"]
+    with torch.no_grad():
+        eager = flatten_to_tuple(plain([{"image": image}]))[0]
+        again = traced(image)
+    assert len(eager) == len(again)
+    for a, b in zip(eager, again):
+        assert a.shape == b.shape
+        assert torch.allclose(a.float(), b.float(), atol=1e-4)
+
+
+def test_export_refuses_a_non_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"weights": {}}, bad)
+    proc = run_tool("export_student.py", str(bad), str(tmp_path / "x.pth"), check=False)
+    assert proc.returncode != 0 and "not a detectron2 checkpoint" in proc.stderr
+    assert not os.path.exists(tmp_path / "x.pth")
