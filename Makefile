@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SETUP := .venv/.relkd-installed
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test bench lint format clean
 
 $(SETUP): requirements.txt pyproject.toml tools/setup_env.sh
 	bash tools/setup_env.sh
@@ -14,6 +14,12 @@ demo: $(SETUP)
 
 test: $(SETUP)
 	$(PY) -m pytest tests -q --timeout 900 $(PYTEST_ARGS)
+
+# distillation overhead of every digits recipe (random teachers: timing needs no training);
+# BENCH_ARGS="--device cuda --amp" on a GPU
+BENCH_CONFIGS := $(sort $(filter-out %_student.py,$(wildcard configs/digits/*_R18_*.py)))
+bench: $(SETUP)
+	$(PY) tools/benchmark.py $(BENCH_CONFIGS) --random-teacher --output output/benchmark/digits $(BENCH_ARGS)
 
 lint: $(SETUP)
 	$(PY) -m ruff check projects tests tools train_net.py configs

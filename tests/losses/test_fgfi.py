@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from relkd.losses.fgfi import imitation_loss, imitation_mask
+from relkd.losses.fgfi import imitation_loss, imitation_mask, imitation_masks
 
 
 def _grid(h, w, stride, sizes):
@@ -114,3 +114,37 @@ def test_identical_is_zero_and_empty_is_connected_zero():
     assert loss.item() == 0.0
     loss.backward()
     assert s.grad is not None and torch.count_nonzero(s.grad) == 0
+
+
+def _reference_mask(anchors, gt, psi, per_level_max):
+    """The definition, one image at a time, with torchvision's box_iou."""
+    from torchvision.ops import box_iou
+
+    if len(gt) == 0:
+        return [torch.zeros(a.shape[:2], dtype=torch.bool) for a in anchors]
+    ious = [box_iou(a.reshape(-1, 4), gt) for a in anchors]
+    best = [iou.max(0).values for iou in ious]
+    if not per_level_max:
+        best = [torch.stack(best).max(0).values] * len(ious)
+    return [
+        (iou > psi * m).any(1).view(a.shape[:3]).any(-1) for iou, m, a in zip(ious, best, anchors)
+    ]
+
+
+@pytest.mark.parametrize("per_level_max", [False, True])
+def test_batched_masks_equal_the_per_image_definition(per_level_max):
+    g = torch.Generator().manual_seed(0)
+
+    def boxes(n, scale):
+        xy = torch.rand(n, 2, generator=g) * 60
+        return torch.cat((xy, xy + torch.rand(n, 2, generator=g) * scale), 1)
+
+    levels = [boxes(8 * 8 * 3, 20).view(8, 8, 3, 4), boxes(4 * 4 * 3, 40).view(4, 4, 3, 4)]
+    gts = [boxes(5, 30), torch.zeros(0, 4), boxes(1, 10), boxes(3, 0.0)]  # none; zero-area
+    batched = imitation_masks(levels, gts, 0.5, per_level_max)
+    assert [m.shape for m in batched] == [(4, 8, 8), (4, 4, 4)]
+    for i, gt in enumerate(gts):
+        ref = _reference_mask(levels, gt, 0.5, per_level_max)
+        for lv in range(2):
+            assert torch.equal(batched[lv][i], ref[lv]), (i, lv)
+    assert batched[0][0].any() and not batched[0][1].any() and not batched[0][3].any()

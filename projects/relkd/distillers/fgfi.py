@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..layers.adapters import conv_adapter
-from ..losses.fgfi import imitation_loss, imitation_mask
+from ..losses.fgfi import imitation_loss, imitation_masks
 from ..utils.resize import match_size
 from .base import Distiller, DistillInputs
 
@@ -30,12 +30,10 @@ def anchor_masks(
         boxes.tensor.view(*inputs.student_features[n].shape[-2:], -1, 4)
         for n, boxes in zip(inputs.anchor_levels, inputs.anchors)
     ]
-    per_image = [
-        imitation_mask(grids, inst.gt_boxes.tensor, psi, per_level_max)
-        for inst in inputs.gt_instances
-    ]
+    gt = [inst.gt_boxes.tensor for inst in inputs.gt_instances]
+    masks = imitation_masks(grids, gt, psi, per_level_max)
     index = {n: i for i, n in enumerate(inputs.anchor_levels)}
-    return {f: torch.stack([m[index[f]] for m in per_image]) for f in levels}
+    return {f: masks[index[f]] for f in levels}
 
 
 class FGFI(Distiller):

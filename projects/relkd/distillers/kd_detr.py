@@ -126,6 +126,17 @@ class KDDETR(Distiller):
             x = inverse_sigmoid(torch.rand(shape, generator=g, device=where))
         return x.to(device)
 
+    def point_anchors(self, points: DetrPoints) -> list[tuple[str, torch.Tensor]]:
+        """``[(set name, (N, 4) unsigmoided anchors)]`` for this step; general points are drawn
+        afresh on each call."""
+        out = []
+        for name in self.point_sets:
+            if name == "specific":
+                out.append((name, points.teacher_anchors.detach()))
+            else:
+                out.append((name, self.sample_general(points.teacher_anchors.device)))
+        return out
+
     def _pair(self, s_logits, s_boxes, t_logits, t_boxes) -> dict[str, torch.Tensor]:
         if self.layer_pairing == "last":
             return point_distill_loss(
@@ -152,11 +163,7 @@ class KDDETR(Distiller):
                 "(relkd.meta_arch.DistillDABDETR)"
             )
         out = {}
-        for name in self.point_sets:
-            if name == "specific":
-                anchors = points.teacher_anchors.detach()
-            else:
-                anchors = self.sample_general(points.teacher_anchors.device)
+        for name, anchors in self.point_anchors(points):
             t_logits, t_boxes = points.teacher(anchors)
             s_logits, s_boxes = points.student(anchors)
             terms = self._pair(s_logits, s_boxes, t_logits.detach(), t_boxes.detach())

@@ -6,7 +6,6 @@ Pure tensor functions; see METHODS.md section 1.3 (mask) and 1.5 (loss).
 from __future__ import annotations
 
 import torch
-from torchvision.ops import box_iou
 
 
 def imitation_mask(
@@ -30,23 +29,56 @@ def imitation_mask(
     Returns:
         Per level, a bool ``(H_l, W_l)`` mask.
     """
+    return [m[0] for m in imitation_masks(anchors, [gt_boxes], psi, per_level_max)]
+
+
+def _pairwise_iou(anchors: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """``(N, 4)`` x ``(B, K, 4)`` xyxy -> ``(B, N, K)`` IoU, as ``torchvision.ops.box_iou``
+    (a zero-area GT, including padding, has IoU 0 with every anchor)."""
+    a, g = anchors[None, :, None, :], gt[:, None, :, :]
+    wh = (torch.minimum(a[..., 2:], g[..., 2:]) - torch.maximum(a[..., :2], g[..., :2])).clamp(0)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
+    area_g = (gt[..., 2] - gt[..., 0]) * (gt[..., 3] - gt[..., 1])
+    return inter / (area_a[None, :, None] + area_g[:, None, :] - inter)
+
+
+def imitation_masks(
+    anchors: list[torch.Tensor],
+    gt_boxes: list[torch.Tensor],
+    psi: float = 0.5,
+    per_level_max: bool = False,
+) -> list[torch.Tensor]:
+    """:func:`imitation_mask` for a batch, in one pass over all images and levels.
+
+    Args:
+        anchors: per level ``(H_l, W_l, A, 4)``, shared by the images.
+        gt_boxes: per image ``(K_b, 4)`` xyxy; images may have no box.
+
+    Returns:
+        Per level, a bool ``(B, H_l, W_l)`` mask.
+    """
     if not 0 < psi <= 1:
         raise ValueError(f"imitation_mask: psi must be in (0, 1], got {psi}")
     shapes = [a.shape[:3] for a in anchors]
-    if len(gt_boxes) == 0:
-        return [torch.zeros(s[:2], dtype=torch.bool, device=gt_boxes.device) for s in shapes]
-    gt = gt_boxes.float()
-    ious = [box_iou(a.reshape(-1, 4).float(), gt) for a in anchors]  # (H*W*A, K) per level
-    if per_level_max:
-        thresholds = [psi * iou.max(0).values for iou in ious]
-    else:
-        best = torch.stack([iou.max(0).values for iou in ious]).max(0).values  # (K,)
-        thresholds = [psi * best] * len(ious)
+    device = anchors[0].device
+    b, k = len(gt_boxes), max((len(g) for g in gt_boxes), default=0)
+    if k == 0:
+        return [torch.zeros((b, *s[:2]), dtype=torch.bool, device=device) for s in shapes]
+    # images with fewer boxes are padded with zero-area boxes, which keep nothing
+    gt = torch.zeros(b, k, 4, device=device)
+    for i, g in enumerate(gt_boxes):
+        gt[i, : len(g)] = g.float()
+    counts = [s[0] * s[1] * s[2] for s in shapes]
+    iou = _pairwise_iou(torch.cat([a.reshape(-1, 4).float() for a in anchors]), gt)
+    per_level = iou.split(counts, dim=1)  # (B, N_l, K) each
+    best = torch.stack([x.max(1).values for x in per_level])  # (levels, B, K)
+    thresholds = psi * (best if per_level_max else best.max(0, keepdim=True).values)
     masks = []
-    for iou, thr, (h, w, a) in zip(ious, thresholds, shapes):
+    for x, thr, (h, w, a) in zip(per_level, thresholds.expand(len(counts), -1, -1), shapes):
         # a zero-area GT has M = 0 and IoU 0 everywhere: strict ">" keeps nothing for it
-        hit = (iou > thr[None, :]).any(1)
-        masks.append(hit.view(h, w, a).any(-1))
+        hit = (x > thr[:, None, :]).any(-1)  # (B, N_l)
+        masks.append(hit.view(b, h, w, a).any(-1))
     return masks
 
 

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from ..distillers.kd_detr import DetrPoints
+from ..distillers.kd_detr import KDDETR, DetrPoints
 from ..modeling.dab_detr import DABDETR, EncoderOutput
 from ..teacher import Teacher
 from ..utils.events import current_storage
@@ -41,7 +41,7 @@ class DistillDABDETR(DistillMixin, DABDETR):
                 f"student {self.num_classes}; KD-DETR compares their class logits one to one"
             )
 
-    def _points(self, images, enc: EncoderOutput, cache: dict) -> DetrPoints:
+    def _points(self, images, enc: EncoderOutput | None, cache: dict) -> DetrPoints:
         """Decoder access for KD-DETR; teacher time accumulates in ``cache["ms"]``."""
         teacher = self.teacher.model
 
@@ -61,6 +61,14 @@ class DistillDABDETR(DistillMixin, DABDETR):
             teacher=teacher_decode,
             teacher_anchors=teacher.refpoint_embed.weight.detach(),
         )
+
+    def _teacher_work(self, images) -> None:
+        super()._teacher_work(images)  # feature distillers' teacher backbone, if any
+        points = self._points(images, None, {})
+        for d in self.distillers:
+            if isinstance(d, KDDETR):
+                for _, anchors in d.point_anchors(points):
+                    points.teacher(anchors)
 
     def forward_training(self, images, enc, outputs, gt_instances):
         losses = super().forward_training(images, enc, outputs, gt_instances)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,7 @@ class EncoderOutput:
     memory: torch.Tensor
     pos: torch.Tensor
     pad_mask: torch.Tensor | None
+    cache: dict = field(default_factory=dict)  # the decoder's memory-side projections
 
 
 class DABDETR(nn.Module):
@@ -177,7 +178,9 @@ class DABDETR(nn.Module):
         b = enc.memory.shape[0]
         if anchors.dim() == 2:
             anchors = anchors[None].expand(b, -1, -1)
-        states, boxes = self.decoder(enc.memory, enc.pos, enc.pad_mask, anchors, self.bbox_embed)
+        states, boxes = self.decoder(
+            enc.memory, enc.pos, enc.pad_mask, anchors, self.bbox_embed, enc.cache
+        )
         return self.class_embed(states), boxes
 
     # --- detectron2 interface ------------------------------------------------------------------

@@ -127,21 +127,28 @@ class DecoderLayer(nn.Module):
         p = pos.reshape(b, n, self.nhead, d // self.nhead)
         return torch.cat((c, p), dim=-1).reshape(b, n, 2 * d)
 
-    def forward(self, tgt, memory, memory_pos, pad_mask, query_pos, query_sine):
-        """Shapes: ``tgt``, ``query_pos``, ``query_sine`` ``(B, N, d)``; ``memory``,
-        ``memory_pos`` ``(B, S, d)``; ``pad_mask`` ``(B, S)``. Returns ``(B, N, d)``."""
+    def memory_side(self, memory: torch.Tensor, memory_pos: torch.Tensor) -> tuple:
+        """The cross-attention keys and values, ``(B, S, 2d)`` and ``(B, S, d)``: they depend on
+        the memory only, so decoder passes over one encoder output share them."""
+        k, k_pos = self.ca_kc(memory), self.ca_kp(memory_pos)
+        if self.first:
+            k = k + k_pos
+        return self._heads(k, k_pos), self.ca_v(memory)
+
+    def forward(self, tgt, memory_side: tuple, pad_mask, query_pos, query_sine):
+        """Shapes: ``tgt``, ``query_pos``, ``query_sine`` ``(B, N, d)``; ``memory_side`` from
+        :meth:`memory_side`; ``pad_mask`` ``(B, S)``. Returns ``(B, N, d)``."""
         q = self.sa_qc(tgt) + self.sa_qp(query_pos)
         k = self.sa_kc(tgt) + self.sa_kp(query_pos)
         att = attend(q, k, self.sa_v(tgt), self.nhead, None)
         tgt = self.norm1(tgt + self.drop(self.sa_out(att)))
 
-        q, k, k_pos = self.ca_qc(tgt), self.ca_kc(memory), self.ca_kp(memory_pos)
+        q = self.ca_qc(tgt)
         if self.first:
             q = q + self.ca_qp(query_pos)
-            k = k + k_pos
         q = self._heads(q, self.ca_qs(query_sine))
-        k = self._heads(k, k_pos)
-        att = attend(q, k, self.ca_v(memory), self.nhead, pad_mask)
+        k, v = memory_side
+        att = attend(q, k, v, self.nhead, pad_mask)
         tgt = self.norm2(tgt + self.drop(self.ca_out(att)))
         return self.norm3(tgt + self.drop(self.ffn(tgt)))
 
@@ -202,6 +209,7 @@ class AnchorDecoder(nn.Module):
         pad_mask: torch.Tensor | None,
         anchors: torch.Tensor,
         bbox_embed: nn.Module,
+        cache: dict | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode ``N`` anchors.
 
@@ -210,12 +218,19 @@ class AnchorDecoder(nn.Module):
             pad_mask: ``(B, S)`` or None.
             anchors: ``(B, N, 4)`` unsigmoided ``(cx, cy, w, h)``.
             bbox_embed: the detector's box head (``d -> 4`` offsets in logit space).
+            cache: a dict owned by one encoder output; the layers' memory-side projections are
+                computed on the first pass and reused by later passes (KD-DETR's point passes).
 
         Returns:
             ``hs`` ``(L, B, N, d)`` normalised decoder states and ``boxes`` ``(L, B, N, 4)``
             sigmoided cxcywh, one per layer.
         """
         d = self.d
+        sides = None if cache is None else cache.get("memory_side")
+        if sides is None:
+            sides = [layer.memory_side(memory, memory_pos) for layer in self.layers]
+            if cache is not None:
+                cache["memory_side"] = sides
         tgt = memory.new_zeros(anchors.shape[0], anchors.shape[1], d)
         ref = anchors.sigmoid()
         states, boxes = [], []
@@ -234,7 +249,7 @@ class AnchorDecoder(nn.Module):
                     ),
                     dim=-1,
                 )
-            tgt = layer(tgt, memory, memory_pos, pad_mask, query_pos, sine_xy)
+            tgt = layer(tgt, sides[i], pad_mask, query_pos, sine_xy)
             out = self.norm(tgt)
             new_ref = (bbox_embed(out) + inverse_sigmoid(ref)).sigmoid()
             states.append(out)

@@ -1,0 +1,131 @@
+"""``tools/benchmark.py``: its phases measure what they claim. The teacher phase runs exactly
+the teacher's part of a step, the plain student has the distilled student's weights, and the
+CPU peak-memory probe sees an allocation and forgets it after a reset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from detectron2.config import instantiate
+
+from relkd.utils.export import student_state
+
+from .conftest import NO_PREFLIGHT, load_cfg, load_tool
+
+bench = load_tool("benchmark")
+
+
+def _count_calls(modules: dict) -> dict:
+    counts = {name: 0 for name in modules}
+
+    def hook(name):
+        def fn(*_):
+            counts[name] += 1
+
+        return fn
+
+    for name, m in modules.items():
+        m.register_forward_hook(hook(name))
+    return counts
+
+
+def test_teacher_phase_runs_backbone_only(teacher_ckpt, digits_batch):
+    cfg = load_cfg(
+        "digits/retinanet_R18_fgfi.py", f"model.teacher.weights={teacher_ckpt['retinanet']}"
+    )
+    model = instantiate(cfg.model).train()
+    t = model.teacher.model
+    counts = _count_calls(
+        {"t_backbone": t.backbone, "t_head": t.head, "s_backbone": model.backbone}
+    )
+    model.teacher_forward(digits_batch)
+    assert counts == {"t_backbone": 1, "t_head": 0, "s_backbone": 0}
+
+
+def test_teacher_phase_of_kd_detr_is_one_encode_and_a_decode_per_point_set(
+    teacher_ckpt, digits_batch
+):
+    cfg = load_cfg(
+        "digits/dab_detr_R18_kd_detr.py",
+        f"model.teacher.weights={teacher_ckpt['dab_detr']}",
+        "model.distillers.0.num_general_points=6",
+    )
+    model = instantiate(cfg.model).train()
+    t = model.teacher.model
+    counts = _count_calls(
+        {
+            "t_encoder": t.encoder,
+            "t_decoder": t.decoder,
+            "s_encoder": model.encoder,
+            "s_decoder": model.decoder,
+        }
+    )
+    model.teacher_forward(digits_batch)
+    assert counts == {"t_encoder": 1, "t_decoder": 2, "s_encoder": 0, "s_decoder": 0}
+
+
+def test_plain_student_has_the_distilled_students_weights(teacher_ckpt):
+    cfg = load_cfg(
+        "digits/faster_rcnn_R18_drkd.py", f"model.teacher.weights={teacher_ckpt['faster_rcnn']}"
+    )
+    args = bench.parse_args(["x"])
+    model, plain = bench.build(cfg, args, torch.device("cpu"))
+    assert type(plain).__name__ == "GeneralizedRCNN" and plain.training
+    ref = student_state(model.state_dict())
+    got = plain.state_dict()
+    assert set(got) == set(ref) and all(torch.equal(got[k], ref[k]) for k in ref)
+    opt = bench.optimizer_for(cfg, plain)
+    assert opt.param_groups[0]["lr"] == pytest.approx(cfg.optimizer.lr * 1e-3)
+
+
+def test_cpu_peak_memory_probe():
+    device = torch.device("cpu")
+    bench.reset_peak(device)
+    base = bench.peak_mib(device)
+    x = torch.ones(256 * 2**20 // 4)  # 256 MiB, touched
+    del x
+    high = bench.peak_mib(device)
+    assert high >= base + 200
+    bench.reset_peak(device)
+    assert bench.peak_mib(device) < high - 200
+
+
+def test_synthetic_batches_are_valid_and_seeded():
+    a = bench.synthetic_batches(2, 3, 96, 160, num_classes=10)
+    b = bench.synthetic_batches(2, 3, 96, 160, num_classes=10)
+    assert len(a) == 2 and len(a[0]) == 3
+    for x, y in zip(a[0], b[0]):
+        assert x["image"].shape == (3, 96, 160) and torch.equal(x["image"], y["image"])
+        boxes = x["instances"].gt_boxes.tensor
+        assert (boxes[:, 2:] > boxes[:, :2]).all()
+        assert (boxes[:, 2] <= 160).all() and (boxes[:, 3] <= 96).all()
+        assert x["instances"].gt_classes.max() < 10
+
+
+def test_cli_writes_json_and_table(teacher_ckpt, tmp_path):
+    out = tmp_path / "bench"
+    bench.main(
+        [
+            "configs/digits/retinanet_R18_feature_mse.py",
+            "--iters",
+            "2",
+            "--warmup",
+            "0",
+            "--batch",
+            "2",
+            "--output",
+            str(out),
+            "--opts",
+            f"model.teacher.weights={teacher_ckpt['retinanet']}",
+            NO_PREFLIGHT,
+        ]
+    )
+    data = json.loads((out / "benchmark.json").read_text())
+    (row,) = data["rows"]
+    med = row["median_s"]
+    assert row["batch"] == 2 and row["distillers"] == ["FeatureMSE"]
+    assert all(med[p] > 0 for p in bench.PHASES)
+    assert row["overhead"] == pytest.approx(med["distill"] / (med["student"] + med["teacher"]))
+    assert "retinanet_R18_feature_mse.py" in (out / "benchmark.md").read_text()

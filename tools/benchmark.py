@@ -1,0 +1,373 @@
+#!/usr/bin/env python
+"""Distillation overhead: (a) the student's plain training step, (b) the teacher's work as relkd
+runs it, (c) the full distillation step, all in one process, and ``overhead = c / (a + b)``.
+
+    python tools/benchmark.py configs/digits/retinanet_R18_fgfi.py configs/digits/*_drkd.py
+    python tools/benchmark.py configs/coco/faster_rcnn_R50_fgfi.py --synthetic 800 1333 \\
+        --batch 2 --random-teacher --device cuda [--amp]
+
+Each step is the whole training step: forward, loss sum, backward and optimizer step (the
+config's optimizer, at a thousandth of its rate so that random weights do not diverge). The
+three are timed round-robin, one of each per round, after ``--warmup`` rounds, and the median
+over ``--iters`` rounds is reported (CUDA steps are synchronised). Also reported: (b0), the
+teacher's full inference forward (heads and post-processing, what a naive teacher branch would
+run), against (b), relkd's fast path. Peak memory is measured in a separate pass per phase:
+process peak RSS on CPU (reset through ``/proc/self/clear_refs``), ``max_memory_allocated`` on
+CUDA. ``--profile N`` writes a ``torch.profiler`` table of N distillation steps.
+
+``--synthetic H W`` replaces the config's data with random images of that size and 5 random
+boxes each; ``--random-teacher`` builds the teacher from its config without loading its
+weights (timing only). Results go to ``<output>/benchmark.json`` and ``benchmark.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "projects"))
+
+PHASES = ("student", "teacher", "distill", "teacher_full")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("configs", nargs="+", help="distilled configs")
+    p.add_argument("--iters", type=int, default=20, help="timed rounds (median)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", action="store_true", help="autocast (bf16 on CPU, fp16 on CUDA)")
+    p.add_argument("--synthetic", nargs=2, type=int, metavar=("H", "W"), default=None)
+    p.add_argument("--batch", type=int, default=0, help="batch size (default: the config's)")
+    p.add_argument("--random-teacher", action="store_true")
+    p.add_argument("--output", default=os.path.join(REPO, "output", "benchmark"))
+    p.add_argument(
+        "--profile", type=int, default=0, help="also profile N distillation steps (torch.profiler)"
+    )
+    p.add_argument("--opts", nargs="*", default=[], help="config overrides key=value")
+    return p.parse_args(argv)
+
+
+# --- memory ---------------------------------------------------------------------------------
+def reset_peak(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:  # glibc keeps freed heap pages resident; hand them back so that RSS is current
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    try:  # Linux: writing 5 resets the VmHWM of the process to its current RSS
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_mib(device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- data -----------------------------------------------------------------------------------
+def synthetic_batches(n: int, batch: int, h: int, w: int, num_classes: int, seed: int = 0):
+    """``n`` batches of random uint8-range images with 5 random boxes each."""
+    import torch
+    from detectron2.structures import Boxes, Instances
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        items = []
+        for _ in range(batch):
+            image = torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8).float()
+            xy = torch.rand(5, 2, generator=g) * torch.tensor([w * 0.8, h * 0.8])
+            wh = (0.05 + torch.rand(5, 2, generator=g) * 0.2) * torch.tensor([w, h])
+            inst = Instances((h, w))
+            inst.gt_boxes = Boxes(torch.cat((xy, xy + wh), 1))
+            inst.gt_classes = torch.randint(0, num_classes, (5,), generator=g)
+            items.append({"image": image, "instances": inst, "height": h, "width": w})
+        out.append(items)
+    return out
+
+
+def config_batches(cfg, n: int, batch: int):
+    from detectron2.config import instantiate
+
+    from relkd.data import register_digits_det
+
+    register_digits_det()
+    if batch:
+        cfg.dataloader.train.total_batch_size = batch
+    cfg.dataloader.train.num_workers = 0
+    return list(itertools.islice(instantiate(cfg.dataloader.train), n))
+
+
+# --- models ---------------------------------------------------------------------------------
+def build(cfg, args, device):
+    """``(distilled model, plain student with the same weights)``, both in training mode."""
+    from detectron2.config import LazyCall as L
+    from detectron2.config import LazyConfig, instantiate
+
+    from relkd import Teacher
+    from relkd.teacher import resolve_path
+    from relkd.utils.export import student_config, student_state
+
+    if args.random_teacher:
+        tcfg = LazyConfig.load(resolve_path(cfg.model.teacher.config))
+        cfg.model.teacher = L(Teacher)(model=tcfg.model)
+    model = instantiate(cfg.model).to(device).train()
+    plain = instantiate(student_config(cfg.model)).to(device).train()
+    plain.load_state_dict(student_state(model.state_dict()))
+    return model, plain
+
+
+def calibrate_frozen_norms(model, batch) -> int:
+    """Set every ``FrozenBatchNorm2d`` of ``model``'s backbone to its input's batch statistics.
+
+    Random weights through a ResNet whose frozen norms are the identity grow layer by layer
+    until they overflow at 800 x 1333; the model-zoo weights these layers expect would have
+    kept the activations in range. Returns the number of layers set.
+    """
+    import torch
+    from detectron2.layers import FrozenBatchNorm2d
+
+    def set_stats(m, args):
+        x = args[0].float()
+        m.running_mean.copy_(x.mean((0, 2, 3)))
+        m.running_var.copy_(x.var((0, 2, 3)) + m.eps)
+
+    norms = [m for m in model.backbone.modules() if isinstance(m, FrozenBatchNorm2d)]
+    hooks = [m.register_forward_pre_hook(set_stats) for m in norms]
+    try:
+        with torch.no_grad():
+            model.backbone(model.preprocess_image(batch).tensor)
+    finally:
+        for h in hooks:
+            h.remove()
+    return len(norms)
+
+
+def optimizer_for(cfg, model):
+    """The config's optimizer, with every learning rate divided by 1000: random-weight models
+    (``--random-teacher``, synthetic data) would otherwise diverge within a few steps. The cost
+    of a step does not depend on the rate."""
+    from detectron2.config import instantiate
+
+    cfg.optimizer.params.model = model
+    opt = instantiate(cfg.optimizer)
+    for group in opt.param_groups:
+        group["lr"] = group["lr"] * 1e-3
+    return opt
+
+
+def num_classes(model) -> int:
+    for attr in ("num_classes",):
+        if hasattr(model, attr):
+            return getattr(model, attr)
+    return model.roi_heads.num_classes
+
+
+# --- timing ---------------------------------------------------------------------------------
+class Phases:
+    """The four callables timed, each one complete step on one batch."""
+
+    def __init__(self, cfg, model, plain, device, amp: bool):
+        import torch
+        from detectron2.utils.events import EventStorage
+
+        self.model, self.plain, self.device = model, plain, device
+        self.opt = {"student": optimizer_for(cfg, plain), "distill": optimizer_for(cfg, model)}
+        self.amp_dtype = (
+            (torch.float16 if device.type == "cuda" else torch.bfloat16) if amp else None
+        )
+        self.scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
+        self.storage = EventStorage(10**6)  # past every warm-up: distillers fully on
+
+    def _autocast(self):
+        import torch
+
+        return torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        )
+
+    def _train_step(self, model, opt, batch) -> None:
+        with self._autocast():
+            loss = sum(model(batch).values())
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+
+    def run(self, phase: str, batch) -> None:
+        import torch
+
+        with self.storage:
+            if phase == "student":
+                self._train_step(self.plain, self.opt["student"], batch)
+            elif phase == "distill":
+                self._train_step(self.model, self.opt["distill"], batch)
+            elif phase == "teacher":
+                with self._autocast():
+                    self.model.teacher_forward(batch)
+            else:  # the teacher's full inference, heads and post-processing included
+                with self._autocast(), torch.no_grad():
+                    self.model.teacher.frozen_model()([{"image": x["image"]} for x in batch])
+
+    def timed(self, phase: str, batch) -> float:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        self.run(phase, batch)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - t0
+
+
+def write_profile(phases: Phases, batches: list, args, config: str) -> str:
+    """``torch.profiler`` table of ``args.profile`` distillation steps, by total time; each
+    distiller and the teacher appear as ``relkd/<name>``."""
+    import torch
+
+    with torch.profiler.profile() as prof:
+        for i in range(args.profile):
+            phases.run("distill", batches[i % len(batches)])
+    text = prof.key_averages().table(sort_by="cpu_time_total", row_limit=40)
+    os.makedirs(args.output, exist_ok=True)
+    name = os.path.splitext(os.path.basename(config))[0]
+    out = os.path.join(args.output, f"profile_{name}.txt")
+    with open(out, "w") as f:
+        f.write(text)
+    print(f"[benchmark] profile: {out}", flush=True)
+    return out
+
+
+def bench_config(path: str, args) -> dict:
+    import torch
+    from detectron2.config import LazyConfig
+
+    from relkd.utils.export import student_state
+
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(path), args.opts)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model, plain = build(cfg, args, device)
+    n = args.warmup + args.iters
+    if args.synthetic:
+        h, w = args.synthetic
+        batches = synthetic_batches(min(n, 4), args.batch or 2, h, w, num_classes(plain))
+    else:
+        batches = config_batches(cfg, min(n, 8), args.batch)
+    if calibrate_frozen_norms(model, batches[0]):
+        plain.load_state_dict(student_state(model.state_dict()))
+    calibrate_frozen_norms(model.teacher.model, batches[0])
+    phases = Phases(cfg, model, plain, device, args.amp)
+    times = {p: [] for p in PHASES}
+    for i in range(n):
+        batch = batches[i % len(batches)]
+        for p in PHASES:
+            t = phases.timed(p, batch)
+            if i >= args.warmup:
+                times[p].append(t)
+    memory = {}
+    for p in PHASES:  # separate pass: a peak belongs to one phase only
+        reset_peak(device)
+        phases.run(p, batches[0])
+        memory[p] = peak_mib(device)
+    if args.profile:
+        write_profile(phases, batches, args, path)
+    med = {p: statistics.median(v) for p, v in times.items()}
+    return {
+        "config": os.path.relpath(os.path.abspath(path), REPO),
+        "distillers": [type(d).__name__ for d in model.distillers],
+        "batch": len(batches[0]),
+        "image_size": list(batches[0][0]["image"].shape[-2:]),
+        "median_s": med,
+        "overhead": med["distill"] / (med["student"] + med["teacher"]),
+        "teacher_fast_path_speedup": med["teacher_full"] / med["teacher"],
+        "peak_mib": memory,
+        "rounds": args.iters,
+    }
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    threads = torch.get_num_threads()
+    return f"{platform.processor() or platform.machine()} CPU, {threads} torch thread(s)"
+
+
+def table(rows: list[dict]) -> str:
+    head = (
+        "| config | distillers | (a) student s | (b) teacher s | (c) distill s | overhead c/(a+b) "
+        "| (b0) teacher full s | peak MiB a / b / c |\n|---|---|---:|---:|---:|---:|---:|---|\n"
+    )
+    lines = []
+    for r in rows:
+        m, mem = r["median_s"], r["peak_mib"]
+        lines.append(
+            f"| {os.path.basename(r['config'])} | {' + '.join(r['distillers'])} "
+            f"| {m['student']:.3f} | {m['teacher']:.3f} | {m['distill']:.3f} "
+            f"| **{r['overhead']:.3f}** | {m['teacher_full']:.3f} "
+            f"| {mem['student']:.0f} / {mem['teacher']:.0f} / {mem['distill']:.0f} |"
+        )
+    return head + "\n".join(lines)
+
+
+def main(argv=None) -> list[dict]:
+    args = parse_args(argv)
+    rows = []
+    for path in args.configs:
+        print(f"[benchmark] {path}", flush=True)
+        rows.append(bench_config(path, args))
+        print(table(rows[-1:]), flush=True)
+    os.makedirs(args.output, exist_ok=True)
+    cmd = "python tools/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    meta = {"command": cmd, "device": device_name(args.device), "amp": args.amp}
+    with open(os.path.join(args.output, "benchmark.json"), "w") as f:
+        json.dump({**meta, "rows": rows}, f, indent=1)
+    text = (
+        f"Command: `{cmd}`; device: {meta['device']}; AMP: {args.amp}; median of "
+        f"{args.iters} rounds after {args.warmup} warm-up rounds.\n\n" + table(rows) + "\n"
+    )
+    with open(os.path.join(args.output, "benchmark.md"), "w") as f:
+        f.write(text)
+    print("\n" + text, flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
