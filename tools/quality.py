@@ -43,7 +43,7 @@ LABELS = {
     "kd_detr": "KD-DETR",
 }
 # (teacher, student) iterations of the digits configs' schedules
-SCHEDULES = {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (2000, 1500)}
+SCHEDULES = {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (6000, 3000)}
 
 
 def parse_args(argv=None):

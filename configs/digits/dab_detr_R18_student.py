@@ -6,6 +6,6 @@ from ..common.data.digits import dataloader
 from ..common.digits_detr import lr_multiplier, optimizer, train_settings
 from ..common.models.digits import dab_detr
 
-MAX_ITER = 1500
+MAX_ITER = 3000
 model = dab_detr(depth=18)
 train = train_settings("output/digits/dab_detr_R18_student", MAX_ITER, depth=18)

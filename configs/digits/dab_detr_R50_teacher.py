@@ -8,6 +8,6 @@ from ..common.data.digits import dataloader
 from ..common.digits_detr import lr_multiplier, optimizer, train_settings
 from ..common.models.digits import dab_detr
 
-MAX_ITER = 2000
+MAX_ITER = 6000
 model = dab_detr(depth=50)
 train = train_settings("output/digits/dab_detr_R50_teacher", MAX_ITER, depth=50)
