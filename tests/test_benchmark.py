@@ -129,3 +129,30 @@ def test_cli_writes_json_and_table(teacher_ckpt, tmp_path):
     assert all(med[p] > 0 for p in bench.PHASES)
     assert row["overhead"] == pytest.approx(med["distill"] / (med["student"] + med["teacher"]))
     assert "retinanet_R18_feature_mse.py" in (out / "benchmark.md").read_text()
+
+
+def test_frozen_norms_are_set_to_their_batch_statistics(digits_batch):
+    from detectron2.layers import FrozenBatchNorm2d
+
+    cfg = load_cfg(
+        "digits/faster_rcnn_R18_student.py",
+        "model.backbone.bottom_up.stem.norm=FrozenBN",
+        "model.backbone.bottom_up.stages.norm=FrozenBN",
+    )
+    model = instantiate(cfg.model)
+    norms = [m for m in model.backbone.modules() if isinstance(m, FrozenBatchNorm2d)]
+    # detectron2's frozen norms start as the identity (variance 1 - eps, mean 0)
+    assert len(norms) > 10
+    assert all(torch.allclose(m.running_var, torch.ones(1), atol=1e-4) for m in norms)
+    outputs = {}
+    for i, m in enumerate(norms):
+        # a copy: detectron2 applies ReLU in place right after each norm
+        m.register_forward_hook(lambda m, a, out, i=i: outputs.__setitem__(i, out.clone()))
+    assert bench.calibrate_frozen_norms(model, digits_batch) == len(norms)
+    with torch.no_grad():
+        model.backbone(model.preprocess_image(digits_batch).tensor)
+    for i, m in enumerate(norms):
+        # weight 1, bias 0: each channel comes out standardised on the calibration batch
+        out = outputs[i]
+        assert out.mean((0, 2, 3)).abs().max() < 1e-3, i
+        assert (out.var((0, 2, 3)) - 1).abs().max() < 1e-2, i

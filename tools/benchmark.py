@@ -160,7 +160,7 @@ def calibrate_frozen_norms(model, batch) -> int:
     def set_stats(m, args):
         x = args[0].float()
         m.running_mean.copy_(x.mean((0, 2, 3)))
-        m.running_var.copy_(x.var((0, 2, 3)) + m.eps)
+        m.running_var.copy_(x.var((0, 2, 3)))
 
     norms = [m for m in model.backbone.modules() if isinstance(m, FrozenBatchNorm2d)]
     hooks = [m.register_forward_pre_hook(set_stats) for m in norms]
