@@ -151,8 +151,8 @@ def test_frozen_norms_are_set_to_their_batch_statistics(digits_batch):
     assert bench.calibrate_frozen_norms(model, digits_batch) == len(norms)
     with torch.no_grad():
         model.backbone(model.preprocess_image(digits_batch).tensor)
-    for i, m in enumerate(norms):
+    assert sorted(outputs) == list(range(len(norms)))
+    for i, out in outputs.items():
         # weight 1, bias 0: each channel comes out standardised on the calibration batch
-        out = outputs[i]
         assert out.mean((0, 2, 3)).abs().max() < 1e-3, i
         assert (out.var((0, 2, 3)) - 1).abs().max() < 1e-2, i
