@@ -42,7 +42,8 @@ LABELS = {
     "drkd_hgd": "DRKD + HGD-R",
     "kd_detr": "KD-DETR",
 }
-# (teacher, student) iterations of the digits configs' schedules
+# (teacher, student) iterations of the digits configs' schedules; DAB-DETR's are the shortest at
+# which its R18 baseline is clearly non-zero on a CPU (1.7 AP; 0.25 at 2,000 / 1,500)
 SCHEDULES = {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (6000, 3000)}
 
 
