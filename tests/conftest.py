@@ -61,9 +61,11 @@ def load_tool(tool: str):
     return module
 
 
-def run_tool(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_tool(
+    tool: str, *args: str, check: bool = True, timeout: int = 600
+) -> subprocess.CompletedProcess:
     """Run ``tools/<tool>`` from the command line."""
-    return run_script(os.path.join("tools", tool), *args, check=check)
+    return run_script(os.path.join("tools", tool), *args, check=check, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

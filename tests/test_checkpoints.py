@@ -1,6 +1,5 @@
 """relkd.utils.checkpoints / tools/backbone_init.py: a detector's ResNet into a DAB-DETR."""
 
-import os
 
 import pytest
 import torch
@@ -9,7 +8,7 @@ from detectron2.config import instantiate
 
 from relkd.utils.checkpoints import extract_backbone
 
-from .conftest import REPO, load_cfg
+from .conftest import load_cfg, run_tool
 
 
 def test_faster_rcnn_resnet_loads_into_dab_detr_exactly(tmp_path):
@@ -42,9 +41,6 @@ def test_bad_sources_are_named(tmp_path):
 
 
 def test_digits_detr_configs_name_the_backbones_and_tool_makes_them(tmp_path):
-    import subprocess
-    import sys
-
     for name, depth in (("dab_detr_R50_teacher", 50), ("dab_detr_R18_student", 18)):
         path = load_cfg(f"digits/{name}.py").train.init_checkpoint
         assert path == f"output/digits/backbones/faster_rcnn_R{depth}.pth"
@@ -53,8 +49,7 @@ def test_digits_detr_configs_name_the_backbones_and_tool_makes_them(tmp_path):
     src = str(tmp_path / "frcnn.pth")
     torch.save({"model": frcnn.state_dict()}, src)
     out = str(tmp_path / "b.pth")
-    cmd = [sys.executable, os.path.join(REPO, "tools/backbone_init.py"), src, out, "--stages"]
-    proc = subprocess.run([*cmd, "stem", "res2"], capture_output=True, text=True, check=True)
+    proc = run_tool("backbone_init.py", src, out, "--stages", "stem", "res2")
     keys = torch.load(out, weights_only=True)["model"]
     assert f"wrote {len(keys)} tensors" in proc.stdout
     assert {k.split(".")[1] for k in keys} == {"stem", "res2"}

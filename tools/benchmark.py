@@ -187,10 +187,8 @@ def optimizer_for(cfg, model):
 
 
 def num_classes(model) -> int:
-    for attr in ("num_classes",):
-        if hasattr(model, attr):
-            return getattr(model, attr)
-    return model.roi_heads.num_classes
+    """RetinaNet and DABDETR hold it; GeneralizedRCNN's ROI heads do."""
+    return model.num_classes if hasattr(model, "num_classes") else model.roi_heads.num_classes
 
 
 # --- timing ---------------------------------------------------------------------------------
@@ -206,7 +204,9 @@ class Phases:
         self.amp_dtype = (
             (torch.float16 if device.type == "cuda" else torch.bfloat16) if amp else None
         )
-        self.scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
+        # one scaler per model: an overflow in one must not change the other's scale
+        fp16 = amp and device.type == "cuda"
+        self.scaler = {k: torch.amp.GradScaler("cuda") for k in self.opt} if fp16 else None
         self.storage = EventStorage(10**6)  # past every warm-up: distillers fully on
 
     def _autocast(self):
@@ -216,14 +216,16 @@ class Phases:
             self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
         )
 
-    def _train_step(self, model, opt, batch) -> None:
+    def _train_step(self, phase: str, model, batch) -> None:
+        opt = self.opt[phase]
         with self._autocast():
             loss = sum(model(batch).values())
         opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(opt)
-            self.scaler.update()
+            scaler = self.scaler[phase]
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         else:
             loss.backward()
             opt.step()
@@ -233,9 +235,9 @@ class Phases:
 
         with self.storage:
             if phase == "student":
-                self._train_step(self.plain, self.opt["student"], batch)
+                self._train_step(phase, self.plain, batch)
             elif phase == "distill":
-                self._train_step(self.model, self.opt["distill"], batch)
+                self._train_step(phase, self.model, batch)
             elif phase == "teacher":
                 with self._autocast():
                     self.model.teacher_forward(batch)

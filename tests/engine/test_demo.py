@@ -2,21 +2,12 @@
 
 import os
 import subprocess
-import sys
 
-from ..conftest import REPO
+from ..conftest import run_tool
 
 
 def _demo(out: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "tools/demo.py", "--quick", "--output-root", out],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return run_tool("demo.py", "--quick", "--output-root", out, timeout=900)
 
 
 def test_demo_quick(tmp_path):

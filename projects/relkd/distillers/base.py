@@ -16,6 +16,14 @@ def check_choice(owner: str, what: str, value, allowed) -> None:
         raise ValueError(f"{owner}: {what} must be one of {allowed}, got {value!r}")
 
 
+def check_nonnegative(owner: str, **values: float) -> None:
+    """Raise ``ValueError`` naming the first of ``owner``'s arguments that is not ``>= 0``
+    (NaN included)."""
+    for what, value in values.items():
+        if not value >= 0:
+            raise ValueError(f"{owner}: {what} must be >= 0, got {value}")
+
+
 @dataclass
 class DistillInputs:
     """Everything one training iteration offers a distiller.

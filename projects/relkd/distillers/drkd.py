@@ -21,7 +21,7 @@ from ..layers.glore import GloRe
 from ..layers.relation import RELATION_FILTERS, InstanceRelation
 from ..losses.drkd import NORMS, feature_distance
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, check_choice
+from .base import Distiller, DistillInputs, check_choice, check_nonnegative
 
 DEFAULT_NODES = (64, 64, 256, 256, 256)
 
@@ -66,13 +66,7 @@ class DRKD(Distiller):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
         check_choice("DRKD", "norm", norm, NORMS)
         check_choice("DRKD", "relation_filter", relation_filter, RELATION_FILTERS)
-        for key, w in (
-            ("pr_weight", pr_weight),
-            ("ir_weight", ir_weight),
-            ("ins_weight", ins_weight),
-        ):
-            if not w >= 0:
-                raise ValueError(f"DRKD: {key} must be >= 0, got {w}")
+        check_nonnegative("DRKD", pr_weight=pr_weight, ir_weight=ir_weight, ins_weight=ins_weight)
         if roi_size < 1:
             raise ValueError(f"DRKD: roi_size must be >= 1, got {roi_size}")
         self.pixel_levels = list(pixel_levels) if pixel_levels is not None else None

@@ -26,7 +26,7 @@ from ..losses.hgd import (
 )
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, check_choice
+from .base import Distiller, DistillInputs, check_choice, check_nonnegative
 from .fgfi import anchor_masks
 
 logger = logging.getLogger(__name__)
@@ -85,9 +85,7 @@ class HGD(Distiller):
         check_choice("HGD", "measure", measure, MEASURES)
         check_choice("HGD", "micro", micro, MICROS)
         check_choice("HGD", "macro", macro, MACROS)
-        for key, w in (("alpha", alpha), ("beta", beta)):
-            if not w >= 0:
-                raise ValueError(f"HGD: {key} must be >= 0, got {w}")
+        check_nonnegative("HGD", alpha=alpha, beta=beta)
         if not 0 <= ema_momentum < 1:
             raise ValueError(f"HGD: ema_momentum must be in [0, 1), got {ema_momentum}")
         if not 0 < psi <= 1:

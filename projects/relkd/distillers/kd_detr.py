@@ -15,7 +15,7 @@ import torch
 
 from ..losses.kd_detr import foreground_weight, point_distill_loss
 from ..modeling.dab_detr.transformer import inverse_sigmoid
-from .base import Distiller, DistillInputs, check_choice
+from .base import Distiller, DistillInputs, check_choice, check_nonnegative
 
 Decode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -89,13 +89,9 @@ class KDDETR(Distiller):
             raise ValueError(
                 f"KDDETR: point_sets must be a non-empty subset of {POINT_SETS}, got {point_sets!r}"
             )
-        for n, v in (
-            ("cls_weight", cls_weight),
-            ("l1_weight", l1_weight),
-            ("giou_weight", giou_weight),
-        ):
-            if not v >= 0:
-                raise ValueError(f"KDDETR: {n} must be >= 0, got {v}")
+        check_nonnegative(
+            "KDDETR", cls_weight=cls_weight, l1_weight=l1_weight, giou_weight=giou_weight
+        )
         if matched_logit_kd:
             raise NotImplementedError(
                 "KDDETR: matched_logit_kd (the code's optional --loss_kd_logits, off in its "

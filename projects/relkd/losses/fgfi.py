@@ -6,6 +6,7 @@ Pure tensor functions; see METHODS.md section 1.3 (mask) and 1.5 (loss).
 from __future__ import annotations
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 
 def imitation_mask(
@@ -66,9 +67,7 @@ def imitation_masks(
     if k == 0:
         return [torch.zeros((b, *s[:2]), dtype=torch.bool, device=device) for s in shapes]
     # images with fewer boxes are padded with zero-area boxes, which keep nothing
-    gt = torch.zeros(b, k, 4, device=device)
-    for i, g in enumerate(gt_boxes):
-        gt[i, : len(g)] = g.float()
+    gt = pad_sequence([g.float().to(device) for g in gt_boxes], batch_first=True)  # (B, K, 4)
     counts = [s[0] * s[1] * s[2] for s in shapes]
     iou = _pairwise_iou(torch.cat([a.reshape(-1, 4).float() for a in anchors]), gt)
     per_level = iou.split(counts, dim=1)  # (B, N_l, K) each

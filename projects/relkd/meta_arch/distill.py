@@ -81,8 +81,17 @@ class DistillMixin:
         self._teacher_work(self.preprocess_image(batched_inputs))
 
     def _teacher_work(self, images) -> None:
-        if self._teacher_names:
-            self.teacher.features(images.tensor, images.image_sizes, self, self._teacher_names)
+        self._teacher_features(images)
+
+    def _teacher_features(self, images) -> dict[str, torch.Tensor]:
+        """The teacher features the distillers asked for; none (and no teacher run) when no
+        distiller uses one (KD-DETR)."""
+        if not self._teacher_names:
+            return {}
+        with torch.profiler.record_function("relkd/teacher"):
+            return self.teacher.features(
+                images.tensor, images.image_sizes, self, self._teacher_names
+            )
 
     def _take_student_features(self) -> dict:
         store, self._student_store = self._student_store, {}
@@ -172,15 +181,10 @@ class DistillMixin:
             extras: passed to the distillers as ``DistillInputs.extras``.
         """
         storage = current_storage()
-        teacher_feats: dict[str, torch.Tensor] = {}
-        if self._teacher_names:  # distillers that use no teacher feature skip the backbone
-            t0 = time.perf_counter()
-            with torch.profiler.record_function("relkd/teacher"):
-                teacher_feats = self.teacher.features(
-                    images.tensor, images.image_sizes, self, self._teacher_names
-                )
-            if storage is not None:
-                storage.put_scalar("relkd/teacher/ms", (time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        teacher_feats = self._teacher_features(images)
+        if storage is not None and self._teacher_names:
+            storage.put_scalar("relkd/teacher/ms", (time.perf_counter() - t0) * 1e3)
         inputs = DistillInputs(
             images=images.tensor,
             image_sizes=list(images.image_sizes),
