@@ -1,6 +1,5 @@
 """relkd.utils.checkpoints / tools/backbone_init.py: a detector's ResNet into a DAB-DETR."""
 
-
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
