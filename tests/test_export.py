@@ -68,8 +68,9 @@ def test_export_and_trace(det, teacher_ckpt, digits_batch, tmp_path):
         again = traced(image)
     assert len(eager) == len(again)
     for a, b in zip(eager, again):
-        assert a.shape == b.shape
-        assert torch.allclose(a.float(), b.float(), atol=1e-4)
+        # float32 kernels may sum in another order in the trace: boxes are pixels up to 128,
+        # so a relative 1e-4 (0.01 px) is far below any real error and above reordering noise
+        torch.testing.assert_close(b.float(), a.float(), rtol=1e-4, atol=1e-4)
 
 
 def test_export_refuses_a_non_checkpoint(tmp_path):

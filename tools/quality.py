@@ -45,17 +45,28 @@ LABELS = {
 # (teacher, student) iterations of the digits configs' schedules; DAB-DETR's are the shortest at
 # which its R18 baseline is clearly non-zero on a CPU (1.7 AP; 0.25 at 2,000 / 1,500)
 SCHEDULES = {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (6000, 3000)}
+# rough relative cost of a step (one thread, `tools/benchmark.py`), to start the longest runs
+# first under --jobs
+COST = {"faster_rcnn": 2.0, "drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7}
+# the published methods; FeatureMSE and DRKD + HGD-R run when named with --methods
+DEFAULT_METHODS = ("fgfi", "drkd", "hgd", "kd_detr")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=list(DETECTORS))
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument(
         "--scale", type=float, default=1.0, help="multiply every schedule (e.g. 4 on a GPU)"
     )
     p.add_argument("--device", default="cpu", help="train.device of every run")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="student runs at once, each with cpu_count // jobs threads (2 on the 2-core CPU)",
+    )
     p.add_argument("--output-root", default=os.path.join(REPO, "output", "quality"))
     p.add_argument("--retrain", action="store_true", help="ignore cached runs and teachers")
     return p.parse_args(argv)
@@ -90,7 +101,14 @@ def _cached(out: str, iters: int) -> bool:
 
 
 def student_run(
-    det: str, method: str, seed: int, ckpt: str, args, iters: int, extra: tuple = ()
+    det: str,
+    method: str,
+    seed: int,
+    ckpt: str,
+    args,
+    iters: int,
+    extra: tuple = (),
+    threads: int | None = None,
 ) -> dict:
     from relkd.engine.runs import load_summary, train_run
 
@@ -102,7 +120,27 @@ def student_run(
     overrides = [f"train.max_iter={iters}", f"train.seed={seed}", f"train.device={args.device}"]
     if method != "baseline":
         overrides.append(f"model.teacher.weights={ckpt}")
-    return train_run(f"configs/digits/{name}.py", out, [*overrides, *extra], "quality")
+    return train_run(f"configs/digits/{name}.py", out, [*overrides, *extra], "quality", threads)
+
+
+def run_students(jobs: list[tuple], raw: dict, args) -> None:
+    """Run every student job into ``raw[det][method][i]``: one after another, or with
+    ``--jobs N`` in N processes of ``cpu_count // N`` torch threads each, longest first."""
+    if args.jobs <= 1:
+        for det, method, i, seed, ckpt, iters, extra in jobs:
+            raw[det][method][i] = student_run(det, method, seed, ckpt, args, iters, extra)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+
+    def work(job):
+        det, method, i, seed, ckpt, iters, extra = job
+        raw[det][method][i] = student_run(det, method, seed, ckpt, args, iters, extra, threads)
+
+    jobs = sorted(jobs, key=lambda j: -j[5] * COST.get(j[1], 1.0) * COST.get(j[0], 1.0))
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(work, jobs))  # re-raises the first failure
 
 
 def detr_backbones(args) -> dict[str, str]:
@@ -142,25 +180,35 @@ def _fmt(x, nd=1, signed=False):
     return f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}"
 
 
+def beats(agg: dict, base: dict) -> str | None:
+    """``yes`` when the mean AP gain over the baseline exceeds the larger of the two AP ranges
+    over seeds, ``no`` otherwise; ``None`` with fewer than two seeds on either side."""
+    if agg["AP"] is None or base["AP"] is None or agg["n"] < 2 or base["n"] < 2:
+        return None
+    spread = max(agg["AP_range"], base["AP_range"])
+    return "yes" if agg["AP"] - base["AP"] > spread else "no"
+
+
 def table(results: dict) -> str:
     lines = [
         "| detector | model | runs | AP | AP range | AP50 | APs | gain (AP) | gap recovered "
-        "| s/iter |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| gain > spread | s/iter |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for det, rows in results.items():
         teacher, base = rows["teacher"]["AP"], rows["baseline"]["AP"]
         for key, agg in rows.items():
-            gain = gap = None
+            gain = gap = verdict = None
             if key not in ("teacher", "baseline") and agg["AP"] is not None:
                 gain = agg["AP"] - base
                 if teacher is not None and teacher - base > 0:
                     gap = gain / (teacher - base)
+                verdict = beats(agg, rows["baseline"])
             lines.append(
                 f"| {det} | {LABELS[key]} | {agg['n']} | {_fmt(agg['AP'])} | "
                 f"{_fmt(agg['AP_range'])} | {_fmt(agg['AP50'])} | {_fmt(agg['APs'])} | "
                 f"{_fmt(gain, signed=True)} | {'-' if gap is None else f'{gap:.0%}'} | "
-                f"{_fmt(agg['sec_per_iter'], 3)} |"
+                f"{verdict or '-'} | {_fmt(agg['sec_per_iter'], 3)} |"
             )
     return "\n".join(lines)
 
@@ -194,7 +242,7 @@ def main(argv=None) -> str:
     print(f"[quality] digits_det at {build_digits_det()}", flush=True)
     os.makedirs(args.output_root, exist_ok=True)
     t0 = time.time()
-    raw, results, schedules = {}, {}, []
+    raw, schedules, jobs = {}, [], []
     for det in args.detectors:
         t_iters, s_iters = (round(n * args.scale) for n in SCHEDULES[det])
         schedules.append(f"{det}: teacher {t_iters}, students {s_iters} iterations")
@@ -207,10 +255,12 @@ def main(argv=None) -> str:
         ckpt, t_summary = teacher_run(det, args, t_iters, t_extra)
         raw[det] = {"teacher": [t_summary]}
         for method in ("baseline", *methods):
-            raw[det][method] = [
-                student_run(det, method, seed, ckpt, args, s_iters, s_extra) for seed in args.seeds
+            raw[det][method] = [None] * len(args.seeds)
+            jobs += [
+                (det, method, i, seed, ckpt, s_iters, s_extra) for i, seed in enumerate(args.seeds)
             ]
-        results[det] = {k: aggregate(v) for k, v in raw[det].items()}
+    run_students(jobs, raw, args)
+    results = {det: {k: aggregate(v) for k, v in rows.items()} for det, rows in raw.items()}
     text = table(results)
     cmd = "python tools/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (

@@ -37,14 +37,17 @@ def test_table_gain_and_gap_recovered(quality, tmp_path):
             "teacher": quality.aggregate([_run(10.0)]),
             "baseline": quality.aggregate([_run(4.0), _run(6.0)]),  # mean 5
             "fgfi": quality.aggregate([_run(6.0), _run(7.0)]),  # mean 6.5: +1.5, 30% of 5
+            "hgd": quality.aggregate([_run(7.5), _run(8.0)]),  # mean 7.75: +2.75, range 0.5
+            "drkd": quality.aggregate([_run(7.0)]),  # one seed: no spread to compare with
         }
     }
     lines = quality.table(results).splitlines()
-    fgfi = [c.strip() for c in lines[-1].split("|")[1:-1]]
+    base, fgfi, hgd, drkd = ([c.strip() for c in ln.split("|")[1:-1]] for ln in lines[-4:])
     assert fgfi[:6] == ["retinanet", "FGFI", "2", "6.5", "1.0", "13.0"]
     assert fgfi[7:9] == ["+1.5", "30%"]
-    base = [c.strip() for c in lines[-2].split("|")[1:-1]]
-    assert base[4] == "2.0" and base[7] == "-"  # the baseline has a range but no gain
+    # the gain must exceed the larger range (the baseline's 2.0), not the method's own 1.0
+    assert fgfi[9] == "no" and hgd[9] == "yes" and drkd[9] == "-"
+    assert base[4] == "2.0" and base[7] == "-" and base[9] == "-"  # a range but no gain
     path = str(tmp_path / "ap.png")
     quality.plot(results, path)
     with open(path, "rb") as f:

@@ -17,7 +17,13 @@ def load_summary(out: str) -> dict:
         return json.load(f)
 
 
-def train_run(config: str, out: str, overrides: list[str], tag: str = "relkd") -> dict:
+def train_run(
+    config: str,
+    out: str,
+    overrides: list[str],
+    tag: str = "relkd",
+    threads: int | None = None,
+) -> dict:
     """Train ``config`` into ``out`` through ``train_net.py`` and return its summary.
 
     Args:
@@ -25,6 +31,9 @@ def train_run(config: str, out: str, overrides: list[str], tag: str = "relkd") -
         out: output directory (``train.output_dir``).
         overrides: further ``key=value`` overrides.
         tag: prefix of the progress lines printed.
+        threads: if given, the run's torch threads (``OMP_NUM_THREADS``), and its console
+            output goes to ``out/stdout.txt`` instead of this process's, so that several runs
+            can share the machine.
     """
     cmd = [
         sys.executable,
@@ -36,6 +45,15 @@ def train_run(config: str, out: str, overrides: list[str], tag: str = "relkd") -
     ]
     print(f"\n[{tag}] $ {' '.join(cmd[1:])}", flush=True)
     t0 = time.time()
-    subprocess.run(cmd, cwd=REPO, check=True)
-    print(f"[{tag}] finished in {time.time() - t0:.0f} s", flush=True)
+    if threads is None:
+        subprocess.run(cmd, cwd=REPO, check=True)
+    else:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        os.makedirs(out, exist_ok=True)
+        log = os.path.join(out, "stdout.txt")
+        with open(log, "w") as f:
+            proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"[{tag}] {config} failed (exit {proc.returncode}); see {log}")
+    print(f"[{tag}] {out} finished in {time.time() - t0:.0f} s", flush=True)
     return load_summary(out)
