@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import subprocess
 
 import pytest
 
@@ -74,3 +75,44 @@ def test_loss_scale_splits_detection_and_distillation(teacher_ckpt):
     assert row["detection"] == pytest.approx(row["loss_cls"] + row["loss_box_reg"])
     # past the 400-iteration warm-up: the FGFI term is counted, and it is not zero
     assert row["distill"] == pytest.approx(row["loss_fgfi_imitation"]) and row["distill"] > 0
+
+
+def test_jobs_fill_every_slot_with_single_thread_runs(quality, monkeypatch):
+    calls = []
+
+    def fake_run(det, method, seed, ckpt, args, iters, extra=(), threads=None):
+        calls.append((det, method, seed, threads))
+        return {"det": det, "method": method, "seed": seed}
+
+    monkeypatch.setattr(quality, "student_run", fake_run)
+    monkeypatch.setattr(quality.os, "cpu_count", lambda: 4)
+    raw = {"retinanet": {"baseline": [None, None], "drkd": [None, None]}}
+    jobs = [
+        ("retinanet", m, i, seed, "t.pth", 1000, ())
+        for m in ("baseline", "drkd")
+        for i, seed in enumerate((0, 1))
+    ]
+    quality.run_students(jobs, raw, quality.parse_args(["--jobs", "2"]))
+    assert {(c[1], c[2]) for c in calls} == {(m, s) for m in ("baseline", "drkd") for s in (0, 1)}
+    assert {c[3] for c in calls} == {2}  # 4 cores shared by 2 runs
+    for method, runs in raw["retinanet"].items():
+        assert [r["seed"] for r in runs] == [0, 1] and {r["method"] for r in runs} == {method}
+
+
+def test_train_run_with_threads_sets_the_env_and_names_the_log(monkeypatch, tmp_path):
+    from relkd.engine import runs
+
+    seen = {}
+
+    def fake(cmd, cwd=None, env=None, stdout=None, stderr=None, check=False):
+        seen.update(env=env, log=stdout.name)
+        stdout.write("boom\n")
+        return subprocess.CompletedProcess(cmd, 3)
+
+    monkeypatch.setattr(runs.subprocess, "run", fake)
+    out = str(tmp_path / "run")
+    with pytest.raises(RuntimeError, match=r"exit 3\); see .*stdout\.txt"):
+        runs.train_run("configs/x.py", out, [], threads=1)
+    assert seen["env"]["OMP_NUM_THREADS"] == "1" and seen["env"]["MKL_NUM_THREADS"] == "1"
+    with open(os.path.join(out, "stdout.txt")) as f:
+        assert f.read() == "boom\n"
