@@ -45,9 +45,10 @@ LABELS = {
 # (teacher, student) iterations of the digits configs' schedules; DAB-DETR's are the shortest at
 # which its R18 baseline is clearly non-zero on a CPU (1.7 AP; 0.25 at 2,000 / 1,500)
 SCHEDULES = {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (6000, 3000)}
-# rough relative cost of a step (one thread, `tools/benchmark.py`), to start the longest runs
-# first under --jobs
-COST = {"faster_rcnn": 2.0, "drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7}
+# rough relative cost of a student step (one thread, `tools/benchmark.py`), by detector and by
+# method, to start the longest runs first under --jobs
+DETECTOR_COST = {"faster_rcnn": 2.0}
+METHOD_COST = {"drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7}
 # the published methods; FeatureMSE and DRKD + HGD-R run when named with --methods
 DEFAULT_METHODS = ("fgfi", "drkd", "hgd", "kd_detr")
 
@@ -126,21 +127,24 @@ def student_run(
 def run_students(jobs: list[tuple], raw: dict, args) -> None:
     """Run every student job into ``raw[det][method][i]``: one after another, or with
     ``--jobs N`` in N processes of ``cpu_count // N`` torch threads each, longest first."""
-    if args.jobs <= 1:
-        for det, method, i, seed, ckpt, iters, extra in jobs:
-            raw[det][method][i] = student_run(det, method, seed, ckpt, args, iters, extra)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = None if args.jobs <= 1 else max(1, (os.cpu_count() or 1) // args.jobs)
 
     def work(job):
         det, method, i, seed, ckpt, iters, extra = job
         raw[det][method][i] = student_run(det, method, seed, ckpt, args, iters, extra, threads)
 
-    jobs = sorted(jobs, key=lambda j: -j[5] * COST.get(j[1], 1.0) * COST.get(j[0], 1.0))
+    if threads is None:
+        for job in jobs:
+            work(job)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def cost(job):
+        det, method, iters = job[0], job[1], job[5]
+        return iters * DETECTOR_COST.get(det, 1.0) * METHOD_COST.get(method, 1.0)
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(work, jobs))  # re-raises the first failure
+        list(pool.map(work, sorted(jobs, key=cost, reverse=True)))  # re-raises the first failure
 
 
 def detr_backbones(args) -> dict[str, str]:
