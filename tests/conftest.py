@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTORS = ("retinanet", "faster_rcnn")
@@ -122,13 +121,16 @@ def distill_cfg(det: str, teacher_ckpt: dict, *overrides: str):
 def digits_batch():
     """Two real ``digits_det`` training inputs, as the train loader gives them."""
     from detectron2.config import instantiate
+    from detectron2.utils.env import seed_all_rng
 
     cfg = load_cfg(
         "digits/retinanet_R18_student.py",
         "dataloader.train.total_batch_size=2",
         "dataloader.train.num_workers=0",
     )
-    torch.manual_seed(0)
+    # the train sampler draws its shuffle seed from numpy: seed it too, so every run (and CI)
+    # sees the same two images
+    seed_all_rng(0)
     return next(iter(instantiate(cfg.dataloader.train)))
 
 

@@ -6,8 +6,10 @@ the teacher). Deployment needs the student only, loadable into the plain detectr
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -87,6 +89,34 @@ def trace_student(model: nn.Module, image: torch.Tensor):
     with torch.no_grad():
         traced = torch.jit.trace(adapter, adapter.flattened_inputs, check_trace=False)
     return traced, adapter
+
+
+@contextlib.contextmanager
+def trace_nms() -> Iterator[bool]:
+    """Within this block, eager ``torchvision.ops.batched_nms`` runs as it does in a trace.
+
+    torchvision picks the batched-NMS algorithm by mode: eager, with more than 1,000 boxes on a
+    CPU, it loops over classes (``_batched_nms_vanilla``); under tracing it always offsets each
+    class's boxes and runs one NMS (``_batched_nms_coordinate_trick``). The offset boxes round
+    differently, so a box whose IoU sits at the threshold can be kept by one and suppressed by
+    the other. Comparing a trace with eager mode therefore means running eager mode here.
+
+    Yields:
+        ``True`` if the eager algorithm was switched, ``False`` where this torchvision has no
+        such split (nothing to switch).
+    """
+    from torchvision.ops import boxes
+
+    loop = getattr(boxes, "_batched_nms_vanilla", None)
+    offset = getattr(boxes, "_batched_nms_coordinate_trick", None)
+    if loop is None or offset is None:
+        yield False
+        return
+    boxes._batched_nms_vanilla = offset
+    try:
+        yield True
+    finally:
+        boxes._batched_nms_vanilla = loop
 
 
 def max_output_difference(a: list[dict], b: list[dict]) -> float:
