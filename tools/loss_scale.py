@@ -5,8 +5,14 @@ Runs the freshly initialised student (with its trained teacher) on a few trainin
 without updates, past every warm-up, and prints each detection and (weighted) distillation
 term and their sums. The digits configs' weight comments quote its output.
 
+With ``--grads`` it also back-propagates each term alone and prints the norm of its gradient
+on the student's parameters (``grad_<term>``; the distillers' own modules excluded), which is
+what a weight decides; ``grad_all`` is the norm over every trained parameter of the summed
+loss, the value ``train.clip_grad_norm`` compares with its limit.
+
     python tools/loss_scale.py configs/digits/retinanet_R18_fgfi.py --batches 3
     python tools/loss_scale.py CFG --batches 3 model.distillers.0.loss_weight=0.01
+    python tools/loss_scale.py configs/digits/retinanet_R18_drkd.py --batches 3 --grads
 """
 
 from __future__ import annotations
@@ -24,28 +30,57 @@ def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("config")
     p.add_argument("--batches", type=int, default=3)
+    p.add_argument("--grads", action="store_true", help="also each term's gradient norm")
     p.add_argument("opts", nargs="*", help="config overrides key=value")
     args = p.parse_intermixed_args(argv)
 
     import torch
     from detectron2.config import LazyConfig, instantiate
+    from detectron2.utils.env import seed_all_rng
     from detectron2.utils.events import EventStorage
 
     from relkd.data import register_digits_det
 
     register_digits_det()
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config), args.opts)
-    torch.manual_seed(cfg.train.get("seed", 0))
+    # numpy too: the train sampler draws its shuffle seed from it, so reruns see the same batches
+    seed_all_rng(cfg.train.get("seed", 0))
     model = instantiate(cfg.model).to(cfg.train.device).train()
     prefixes = tuple(f"loss_{d.name}_" for d in getattr(model, "distillers", []))
     rows = []
-    with EventStorage(10**9), torch.no_grad():  # past every warm-up
+    with EventStorage(10**9), torch.set_grad_enabled(args.grads):  # past every warm-up
         for batch in itertools.islice(instantiate(cfg.dataloader.train), args.batches):
-            losses = {k: v.item() for k, v in model(batch).items()}
+            terms = model(batch)
+            losses = {k: v.item() for k, v in terms.items()}
             det = sum(v for k, v in losses.items() if not k.startswith(prefixes))
             rows.append({"detection": det, "distill": sum(losses.values()) - det, **losses})
+            if args.grads:
+                rows[-1].update(gradient_norms(model, terms))
             print("  ".join(f"{k} {v:.4g}" for k, v in rows[-1].items()), flush=True)
     return rows
+
+
+def gradient_norms(model, terms: dict) -> dict[str, float]:
+    """``grad_<term>``: the norm of one loss term's gradient on the student's parameters;
+    ``grad_all``: the summed loss's gradient norm over every trained parameter."""
+    import torch
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    student = [p for n, p in named if not n.startswith("distillers.")]
+    norms = {}
+    for key, term in terms.items():
+        grads = torch.autograd.grad(term, student, retain_graph=True, allow_unused=True)
+        norms[f"grad_{key}"] = norm_of(grads)
+    grads = torch.autograd.grad(sum(terms.values()), [p for _, p in named], allow_unused=True)
+    norms["grad_all"] = norm_of(grads)
+    return norms
+
+
+def norm_of(grads) -> float:
+    import torch
+
+    found = [g.detach().flatten() for g in grads if g is not None]
+    return torch.cat(found).norm().item() if found else 0.0
 
 
 if __name__ == "__main__":

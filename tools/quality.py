@@ -7,8 +7,9 @@ distilled with each method, all at the same schedule, through ``train_net.py``. 
 with COCOEvaluator on ``digits_det_val``. The script writes, under ``--output-root``:
 ``quality.json`` (every run's summary), ``quality.md`` (AP, AP50, APs as mean and range over
 seeds, gain over the baseline, fraction of the teacher-student gap recovered, s/iter) and
-``quality_ap.png`` (AP per method). Runs whose ``summary.json`` already exists for the same
-schedule are reused, so an interrupted invocation continues where it stopped.
+``quality_ap.png`` (AP per method). A run whose ``summary.json`` exists for the same schedule,
+and whose saved model config equals what its config builds now, is reused, so an interrupted
+invocation continues where it stopped and a changed config trains again.
 
     python tools/quality.py                                   # both detectors, seeds 0 and 1
     python tools/quality.py --detectors retinanet --methods fgfi drkd --seeds 0
@@ -86,19 +87,29 @@ def teacher_run(det: str, args, iters: int, extra: tuple = ()) -> tuple[str, dic
     else:
         out = os.path.join(args.output_root, det, f"teacher_it{iters}")
     ckpt = os.path.join(out, "model_final.pth")
-    if not args.retrain and _cached(out, iters):
+    config = f"configs/digits/{det}_R50_teacher.py"
+    overrides = [f"train.max_iter={iters}", f"train.device={args.device}", *extra]
+    if not args.retrain and _cached(out, iters, config, overrides):
         print(f"[quality] reusing the teacher {ckpt}", flush=True)
         return ckpt, load_summary(out)
-    overrides = [f"train.max_iter={iters}", f"train.device={args.device}", *extra]
-    return ckpt, train_run(f"configs/digits/{det}_R50_teacher.py", out, overrides, "quality")
+    return ckpt, train_run(config, out, overrides, "quality")
 
 
-def _cached(out: str, iters: int) -> bool:
+def _cached(out: str, iters: int, config: str, overrides: list[str]) -> bool:
+    """Whether ``out`` holds a finished run of ``iters`` iterations whose model is the one
+    ``config`` with ``overrides`` builds now (a changed weight or argument means a rerun)."""
+    from relkd.engine.runs import model_difference
+
     path = os.path.join(out, "summary.json")
     if not (os.path.isfile(path) and os.path.isfile(os.path.join(out, "model_final.pth"))):
         return False
     with open(path) as f:
-        return json.load(f).get("iterations") == iters
+        if json.load(f).get("iterations") != iters:
+            return False
+    changed = model_difference(out, config, overrides)
+    if changed:
+        print(f"[quality] {out}: {changed} differs from {config}; training it again", flush=True)
+    return changed is None
 
 
 def student_run(
@@ -114,14 +125,16 @@ def student_run(
     from relkd.engine.runs import load_summary, train_run
 
     name = f"{det}_R18_student" if method == "baseline" else f"{det}_R18_{method}"
+    config = f"configs/digits/{name}.py"
     out = os.path.join(args.output_root, det, method, f"seed{seed}")
-    if not args.retrain and _cached(out, iters):
-        print(f"[quality] reusing {out}", flush=True)
-        return load_summary(out)
     overrides = [f"train.max_iter={iters}", f"train.seed={seed}", f"train.device={args.device}"]
     if method != "baseline":
         overrides.append(f"model.teacher.weights={ckpt}")
-    return train_run(f"configs/digits/{name}.py", out, [*overrides, *extra], "quality", threads)
+    overrides += extra
+    if not args.retrain and _cached(out, iters, config, overrides):
+        print(f"[quality] reusing {out}", flush=True)
+        return load_summary(out)
+    return train_run(config, out, overrides, "quality", threads)
 
 
 def run_students(jobs: list[tuple], raw: dict, args) -> None:

@@ -77,6 +77,34 @@ def test_loss_scale_splits_detection_and_distillation(teacher_ckpt):
     assert row["distill"] == pytest.approx(row["loss_fgfi_imitation"]) and row["distill"] > 0
 
 
+def test_loss_scale_gradient_norms_follow_the_weights(teacher_ckpt):
+    spec = importlib.util.spec_from_file_location(
+        "loss_scale", os.path.join(REPO, "tools/loss_scale.py")
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    args = [
+        os.path.join(REPO, "configs/digits/retinanet_R18_fgfi.py"),
+        "--batches",
+        "1",
+        "--grads",
+        f"model.teacher.weights={teacher_ckpt['retinanet']}",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.num_workers=0",
+    ]
+    # a power-of-two ratio scales every float exactly; x3 moves the norm by 4e-4 through the
+    # rounding of batch norm's cancelling backward
+    (one,) = mod.main(args + ["model.distillers.0.loss_weight=0.001"])
+    (four,) = mod.main(args + ["model.distillers.0.loss_weight=0.004"])
+    assert one["grad_loss_fgfi_imitation"] > 0 and one["grad_loss_cls"] > 0
+    # a term's gradient on the student scales with its weight; the others' do not move
+    ratio = four["grad_loss_fgfi_imitation"] / one["grad_loss_fgfi_imitation"]
+    assert ratio == pytest.approx(4.0, rel=1e-5)
+    assert four["grad_loss_cls"] == pytest.approx(one["grad_loss_cls"], rel=1e-5)
+    assert four["grad_loss_box_reg"] == pytest.approx(one["grad_loss_box_reg"], rel=1e-5)
+    assert four["grad_all"] > 0
+
+
 def test_jobs_fill_every_slot_with_single_thread_runs(quality, monkeypatch):
     calls = []
 
@@ -116,3 +144,28 @@ def test_train_run_with_threads_sets_the_env_and_names_the_log(monkeypatch, tmp_
     assert seen["env"]["OMP_NUM_THREADS"] == "1" and seen["env"]["MKL_NUM_THREADS"] == "1"
     with open(os.path.join(out, "stdout.txt")) as f:
         assert f.read() == "boom\n"
+
+
+def test_a_cached_run_is_reused_only_for_the_same_model(tmp_path):
+    from detectron2.config import LazyConfig
+
+    from relkd.engine.runs import model_difference
+
+    config = "configs/digits/retinanet_R18_drkd.py"
+    run = ["model.teacher.weights=/t.pth", "train.seed=1"]
+    assert model_difference(str(tmp_path), config, run) == "config.yaml"  # nothing saved
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(os.path.join(REPO, config)), run)
+    LazyConfig.save(cfg, str(tmp_path / "config.yaml"))  # as train_net.py saves it
+    # train.* (seed, schedule, output dir) does not make another model
+    assert (
+        model_difference(str(tmp_path), config, [*run, "train.seed=2", "train.max_iter=9"]) is None
+    )
+    assert (
+        model_difference(str(tmp_path), config, [*run, "model.distillers.0.pr_weight=0.5"])
+        == "model.distillers.0.pr_weight"
+    )
+    assert (
+        model_difference(str(tmp_path), config, ["model.teacher.weights=/other.pth"])
+        == "model.teacher.weights"
+    )
+    assert model_difference(str(tmp_path), "configs/digits/retinanet_R18_fgfi.py", run)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -15,6 +16,51 @@ def load_summary(out: str) -> dict:
     """The ``summary.json`` a training run wrote into ``out``."""
     with open(os.path.join(out, "summary.json")) as f:
         return json.load(f)
+
+
+# LazyConfig.load swaps builtins.__import__ while it runs: one load at a time in this process
+_LOAD_LOCK = threading.Lock()
+
+
+def model_difference(out: str, config: str, overrides: list[str]) -> str | None:
+    """The first ``model.*`` key whose value differs between the run in ``out`` (its saved
+    ``config.yaml``) and ``config`` with ``overrides``; ``None`` when the models are the same.
+
+    Both sides go through ``LazyConfig.save`` and ``load``, so class targets compare as the
+    names a saved config holds. A missing ``config.yaml`` reads as a difference (``"config.yaml"``).
+    Safe to call from several threads.
+    """
+    import tempfile
+
+    from detectron2.config import LazyConfig
+    from omegaconf import OmegaConf
+
+    saved = os.path.join(out, "config.yaml")
+    if not os.path.isfile(saved):
+        return "config.yaml"
+    path = config if os.path.isabs(config) else os.path.join(REPO, config)
+    with _LOAD_LOCK, tempfile.TemporaryDirectory() as tmp:
+        cfg = LazyConfig.apply_overrides(LazyConfig.load(path), list(overrides))
+        LazyConfig.save(cfg, os.path.join(tmp, "config.yaml"))
+        want = LazyConfig.load(os.path.join(tmp, "config.yaml")).model
+        have = LazyConfig.load(saved).model
+    want, have = _flat(OmegaConf.to_container(want)), _flat(OmegaConf.to_container(have))
+    keys = sorted(set(want) | set(have))
+    return next((f"model.{k}" for k in keys if want.get(k) != have.get(k)), None)
+
+
+def _flat(node, prefix: str = "") -> dict:
+    """``{"a.b.0": leaf}`` for nested dicts and lists."""
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return {prefix: node}
+    out = {}
+    for k, v in items:
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
 
 
 def train_run(
