@@ -1,20 +1,16 @@
 """tools/quality.py: aggregation over seeds, gain and gap recovered, table and plot."""
 
-import importlib.util
 import os
 import subprocess
 
 import pytest
 
-from ..conftest import REPO
+from ..conftest import REPO, load_tool
 
 
 @pytest.fixture(scope="module")
 def quality():
-    spec = importlib.util.spec_from_file_location("quality", os.path.join(REPO, "tools/quality.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("quality")
 
 
 def _run(ap, ap50=None, aps=None, sec=0.2):
@@ -56,11 +52,7 @@ def test_table_gain_and_gap_recovered(quality, tmp_path):
 
 
 def test_loss_scale_splits_detection_and_distillation(teacher_ckpt):
-    spec = importlib.util.spec_from_file_location(
-        "loss_scale", os.path.join(REPO, "tools/loss_scale.py")
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_tool("loss_scale")
     rows = mod.main(
         [
             os.path.join(REPO, "configs/digits/retinanet_R18_fgfi.py"),
@@ -78,11 +70,7 @@ def test_loss_scale_splits_detection_and_distillation(teacher_ckpt):
 
 
 def test_loss_scale_gradient_norms_follow_the_weights(teacher_ckpt):
-    spec = importlib.util.spec_from_file_location(
-        "loss_scale", os.path.join(REPO, "tools/loss_scale.py")
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_tool("loss_scale")
     args = [
         os.path.join(REPO, "configs/digits/retinanet_R18_fgfi.py"),
         "--batches",
