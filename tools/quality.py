@@ -11,9 +11,13 @@ seeds, gain over the baseline, fraction of the teacher-student gap recovered, s/
 and whose saved model config equals what its config builds now, is reused, so an interrupted
 invocation continues where it stopped and a changed config trains again.
 
-    python tools/quality.py                                   # both detectors, seeds 0 and 1
+The default schedule, ``cpu``, is sized to finish within 90 minutes on a 2-core CPU with
+``--jobs 2`` (RetinaNet and Faster R-CNN); ``full`` is the digits configs' own schedules and
+adds DAB-DETR; ``--scale`` multiplies either (a longer run on a GPU).
+
+    python tools/quality.py --jobs 2                          # the 90-minute CPU table
     python tools/quality.py --detectors retinanet --methods fgfi drkd --seeds 0
-    python tools/quality.py --scale 4 --device cuda           # a 4x longer schedule on a GPU
+    python tools/quality.py --schedule full --scale 4 --device cuda   # 4x the configs' schedules
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import statistics
 import sys
 import time
+from functools import partial
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
@@ -43,20 +48,35 @@ LABELS = {
     "drkd_hgd": "DRKD + HGD-R",
     "kd_detr": "KD-DETR",
 }
-# (teacher, student) iterations of the digits configs' schedules; DAB-DETR's are the shortest at
-# which its R18 baseline is clearly non-zero on a CPU (1.7 AP; 0.25 at 2,000 / 1,500)
-SCHEDULES = {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (6000, 3000)}
-# rough relative cost of a student step (one thread, `tools/benchmark.py`), by detector and by
-# method, to start the longest runs first under --jobs
+# (teacher, student) iterations, by schedule and detector.
+# "full": the digits configs' own schedules (4.8 h from nothing on the 2-core CPU, 2 seeds);
+# DAB-DETR's are the shortest at which its R18 baseline is clearly non-zero on a CPU (1.7 AP).
+# "cpu": the 90-minute table on the 2-core CPU with --jobs 2 (BENCHMARKS.md has the timing).
+# The RetinaNet teacher keeps its 2,500 iterations (at fewer it is too weak to teach); Faster
+# R-CNN's detector learns fastest and takes the cut. DAB-DETR has no CPU schedule: on a CPU its
+# full one alone takes 3.4 core-hours for a 1.7-AP baseline.
+SCHEDULES = {
+    "full": {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (6000, 3000)},
+    "cpu": {"retinanet": (2500, 600), "faster_rcnn": (1000, 400)},
+}
+# rough relative cost of a step (one thread, `tools/benchmark.py`), by detector and by method,
+# to start the longest runs first
 DETECTOR_COST = {"faster_rcnn": 2.0}
-METHOD_COST = {"drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7}
+METHOD_COST = {"drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7, "teacher": 1.4}
 # the published methods; FeatureMSE and DRKD + HGD-R run when named with --methods
 DEFAULT_METHODS = ("fgfi", "drkd", "hgd", "kd_detr")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=list(DETECTORS))
+    p.add_argument(
+        "--schedule",
+        choices=sorted(SCHEDULES),
+        default="cpu",
+        help="cpu: the 90-minute CPU table (RetinaNet, Faster R-CNN); full: the configs' "
+        "schedules, all three detectors",
+    )
+    p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=None)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument(
@@ -67,32 +87,55 @@ def parse_args(argv=None):
         "--jobs",
         type=int,
         default=1,
-        help="student runs at once, each with cpu_count // jobs threads (2 on the 2-core CPU)",
+        help="runs at once, each with cpu_count // jobs threads (2 on the 2-core CPU)",
     )
     p.add_argument("--output-root", default=os.path.join(REPO, "output", "quality"))
     p.add_argument("--retrain", action="store_true", help="ignore cached runs and teachers")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    known = SCHEDULES[args.schedule]
+    if args.detectors is None:
+        args.detectors = list(known)
+    missing = [d for d in args.detectors if d not in known]
+    if missing:
+        p.error(f"--schedule {args.schedule} has no schedule for {missing}; use --schedule full")
+    return args
+
+
+def iterations(det: str, args) -> tuple[int, int]:
+    """(teacher, student) iterations of ``det`` under ``args.schedule`` and ``args.scale``."""
+    return tuple(round(n * args.scale) for n in SCHEDULES[args.schedule][det])
 
 
 def bbox(summary: dict) -> dict:
     return summary.get("results", {}).get("bbox", {})
 
 
-def teacher_run(det: str, args, iters: int, extra: tuple = ()) -> tuple[str, dict]:
-    """Train (or reuse) the teacher; return its checkpoint and summary."""
+def config_iters(config: str) -> int:
+    """``train.max_iter`` of a config file."""
+    from detectron2.config import LazyConfig
+
+    return int(LazyConfig.load(os.path.join(REPO, config)).train.max_iter)
+
+
+def teacher_dir(det: str, args, iters: int) -> str:
+    """Where the teacher of ``iters`` iterations is trained; the configs' own teacher (the
+    demo's, for RetinaNet) is shared with ``output/digits``."""
+    if iters == config_iters(f"configs/digits/{det}_R50_teacher.py") and args.device == "cpu":
+        return os.path.join(REPO, "output", "digits", f"{det}_R50_teacher")
+    return os.path.join(args.output_root, det, f"teacher_it{iters}")
+
+
+def teacher_run(det: str, args, iters: int, extra: tuple = (), threads=None) -> dict:
+    """Train (or reuse) the teacher into :func:`teacher_dir`; return its summary."""
     from relkd.engine.runs import load_summary, train_run
 
-    if iters == SCHEDULES[det][0] and args.device == "cpu":
-        out = os.path.join(REPO, "output", "digits", f"{det}_R50_teacher")  # shared with the demo
-    else:
-        out = os.path.join(args.output_root, det, f"teacher_it{iters}")
-    ckpt = os.path.join(out, "model_final.pth")
+    out = teacher_dir(det, args, iters)
     config = f"configs/digits/{det}_R50_teacher.py"
     overrides = [f"train.max_iter={iters}", f"train.device={args.device}", *extra]
     if not args.retrain and _cached(out, iters, config, overrides):
-        print(f"[quality] reusing the teacher {ckpt}", flush=True)
-        return ckpt, load_summary(out)
-    return ckpt, train_run(config, out, overrides, "quality")
+        print(f"[quality] reusing the teacher {out}", flush=True)
+        return load_summary(out)
+    return train_run(config, out, overrides, "quality", threads)
 
 
 def _cached(out: str, iters: int, config: str, overrides: list[str]) -> bool:
@@ -110,6 +153,21 @@ def _cached(out: str, iters: int, config: str, overrides: list[str]) -> bool:
     if changed:
         print(f"[quality] {out}: {changed} differs from {config}; training it again", flush=True)
     return changed is None
+
+
+def warmup_overrides(config: str, iters: int) -> list[str]:
+    """Scale each distiller's ``warmup_iters`` with the schedule, as the learning-rate schedule
+    follows ``train.max_iter``: FGFI's 400 of 1,000 iterations become 160 of 400, not all 400."""
+    from detectron2.config import LazyConfig
+
+    cfg = LazyConfig.load(os.path.join(REPO, config))
+    factor = iters / int(cfg.train.max_iter)
+    out = []
+    for i, node in enumerate(cfg.model.get("distillers") or []):
+        warm = int(node.get("warmup_iters", 0) or 0)
+        if warm and factor != 1:
+            out.append(f"model.distillers.{i}.warmup_iters={round(warm * factor)}")
+    return out
 
 
 def student_run(
@@ -130,52 +188,135 @@ def student_run(
     overrides = [f"train.max_iter={iters}", f"train.seed={seed}", f"train.device={args.device}"]
     if method != "baseline":
         overrides.append(f"model.teacher.weights={ckpt}")
-    overrides += extra
+    overrides += warmup_overrides(config, iters) + list(extra)
     if not args.retrain and _cached(out, iters, config, overrides):
         print(f"[quality] reusing {out}", flush=True)
         return load_summary(out)
     return train_run(config, out, overrides, "quality", threads)
 
 
-def run_students(jobs: list[tuple], raw: dict, args) -> None:
-    """Run every student job into ``raw[det][method][i]``: one after another, or with
-    ``--jobs N`` in N processes of ``cpu_count // N`` torch threads each, longest first."""
-    threads = None if args.jobs <= 1 else max(1, (os.cpu_count() or 1) // args.jobs)
+class Job:
+    """One unit of work: ``fn(threads)`` after every job named in ``deps`` has finished."""
 
-    def work(job):
-        det, method, i, seed, ckpt, iters, extra = job
-        raw[det][method][i] = student_run(det, method, seed, ckpt, args, iters, extra, threads)
-
-    if threads is None:
-        for job in jobs:
-            work(job)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    def cost(job):
-        det, method, iters = job[0], job[1], job[5]
-        return iters * DETECTOR_COST.get(det, 1.0) * METHOD_COST.get(method, 1.0)
-
-    with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(work, sorted(jobs, key=cost, reverse=True)))  # re-raises the first failure
+    def __init__(self, key: str, fn, deps=(), cost: float = 1.0):
+        self.key, self.fn, self.deps, self.cost = key, fn, set(deps), cost
 
 
-def detr_backbones(args) -> dict[str, str]:
+def run_jobs(jobs: list[Job], args) -> None:
+    """Run ``jobs`` respecting their dependencies: one after another, or with ``--jobs N`` N at
+    once in processes of ``cpu_count // N`` torch threads each. Among the ready jobs, those
+    others wait on start first, then the longest. The first failure is re-raised once the
+    running jobs have finished."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    slots = max(1, args.jobs)
+    threads = None if slots == 1 else max(1, (os.cpu_count() or 1) // slots)
+    needed = {d for job in jobs for d in job.deps}
+    unknown = needed - {job.key for job in jobs}
+    if unknown:
+        raise ValueError(f"jobs depend on unknown jobs {sorted(unknown)}")
+    pending, done, running = {job.key: job for job in jobs}, set(), {}
+    with ThreadPoolExecutor(slots) as pool:
+        while pending or running:
+            ready = [job for job in pending.values() if job.deps <= done]
+            ready.sort(key=lambda job: (job.key in needed, job.cost), reverse=True)
+            for job in ready[: slots - len(running)]:
+                del pending[job.key]
+                running[pool.submit(job.fn, threads)] = job.key
+            if not running:
+                raise ValueError(f"jobs wait on each other: {sorted(pending)}")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done.add(running.pop(future))
+                future.result()  # re-raises a failure
+
+
+def cost(det: str, method: str, iters: int) -> float:
+    return iters * DETECTOR_COST.get(det, 1.0) * METHOD_COST.get(method, 1.0)
+
+
+def backbone_jobs(args, keys: set[str]) -> list[Job]:
     """The DAB-DETRs' initial ResNets: the digits Faster R-CNN teacher's (R50) and the seed-0
-    Faster R-CNN baseline student's (R18), trained first if missing. Returns the
-    ``train.init_checkpoint`` override for the teacher and for the students."""
+    Faster R-CNN baseline student's (R18), cut into ``dab_detr/backbones/{teacher,student}.pth``
+    (job ``dab_detr/backbones``). Their runs are the jobs ``faster_rcnn/teacher`` and
+    ``faster_rcnn/baseline/0``, added here unless ``keys`` (the table's jobs) has them."""
     from relkd.utils.checkpoints import extract_backbone
 
-    t_iters, s_iters = (round(n * args.scale) for n in SCHEDULES["faster_rcnn"])
-    r50, _ = teacher_run("faster_rcnn", args, t_iters)
-    student_run("faster_rcnn", "baseline", 0, "", args, s_iters)
+    t_iters, s_iters = iterations("faster_rcnn", args)
+    r50 = os.path.join(teacher_dir("faster_rcnn", args, t_iters), "model_final.pth")
     r18 = os.path.join(args.output_root, "faster_rcnn", "baseline", "seed0", "model_final.pth")
-    out = {}
-    for role, src in (("teacher", r50), ("student", r18)):
-        dst = os.path.join(args.output_root, "dab_detr", "backbones", f"{role}.pth")
-        extract_backbone(src, dst, stages=("stem", "res2", "res3", "res4"))
-        out[role] = f"train.init_checkpoint={dst}"
-    return out
+    runs = {
+        "faster_rcnn/teacher": lambda th: teacher_run("faster_rcnn", args, t_iters, (), th),
+        "faster_rcnn/baseline/0": lambda th: student_run(
+            "faster_rcnn", "baseline", 0, "", args, s_iters, (), th
+        ),
+    }
+
+    def cut(threads=None):
+        for role, src in (("teacher", r50), ("student", r18)):
+            extract_backbone(
+                src, backbone_path(args, role), stages=("stem", "res2", "res3", "res4")
+            )
+
+    jobs = [Job(key, fn) for key, fn in runs.items() if key not in keys]
+    return [*jobs, Job("dab_detr/backbones", cut, runs)]
+
+
+def backbone_path(args, role: str) -> str:
+    return os.path.join(args.output_root, "dab_detr", "backbones", f"{role}.pth")
+
+
+def plan(args) -> tuple[list[Job], dict]:
+    """Every job of the table, and ``raw[det][key]``, the list of summaries they fill."""
+    raw, jobs = {}, []
+    for det in args.detectors:
+        methods = [m for m in args.methods if m in APPLIES[det]]
+        if not methods:
+            print(f"[quality] none of {args.methods} applies to {det}; skipped", flush=True)
+            continue
+        raw[det] = {"teacher": [None]}
+        for method in ("baseline", *methods):
+            raw[det][method] = [None] * len(args.seeds)
+    for det in raw:
+        t_iters, s_iters = iterations(det, args)
+        deps, t_extra, s_extra = (), (), ()
+        if det == "dab_detr":
+            deps = ("dab_detr/backbones",)
+            t_extra = (f"train.init_checkpoint={backbone_path(args, 'teacher')}",)
+            s_extra = (f"train.init_checkpoint={backbone_path(args, 'student')}",)
+        ckpt = os.path.join(teacher_dir(det, args, t_iters), "model_final.pth")
+
+        def fill(slot, i, fn):
+            def work(threads):
+                slot[i] = fn(threads)
+
+            return work
+
+        teacher = partial(teacher_run, det, args, t_iters, t_extra)
+        jobs.append(
+            Job(
+                f"{det}/teacher",
+                fill(raw[det]["teacher"], 0, teacher),
+                deps,
+                cost(det, "teacher", t_iters),
+            )
+        )
+        for method in raw[det]:
+            if method == "teacher":
+                continue
+            for i, seed in enumerate(args.seeds):
+                run = partial(student_run, det, method, seed, ckpt, args, s_iters, s_extra)
+                jobs.append(
+                    Job(
+                        f"{det}/{method}/{seed}",
+                        fill(raw[det][method], i, lambda th, run=run: run(threads=th)),
+                        (*deps, f"{det}/teacher") if method != "baseline" else deps,
+                        cost(det, method, s_iters),
+                    )
+                )
+    if "dab_detr" in raw:
+        jobs += backbone_jobs(args, {job.key for job in jobs})
+    return jobs, raw
 
 
 def aggregate(runs: list[dict]) -> dict:
@@ -259,30 +400,17 @@ def main(argv=None) -> str:
     print(f"[quality] digits_det at {build_digits_det()}", flush=True)
     os.makedirs(args.output_root, exist_ok=True)
     t0 = time.time()
-    raw, schedules, jobs = {}, [], []
-    for det in args.detectors:
-        t_iters, s_iters = (round(n * args.scale) for n in SCHEDULES[det])
-        schedules.append(f"{det}: teacher {t_iters}, students {s_iters} iterations")
-        methods = [m for m in args.methods if m in APPLIES[det]]
-        if not methods:
-            print(f"[quality] none of {args.methods} applies to {det}; skipped", flush=True)
-            continue
-        init = detr_backbones(args) if det == "dab_detr" else {}
-        t_extra, s_extra = ((init["teacher"],), (init["student"],)) if init else ((), ())
-        ckpt, t_summary = teacher_run(det, args, t_iters, t_extra)
-        raw[det] = {"teacher": [t_summary]}
-        for method in ("baseline", *methods):
-            raw[det][method] = [None] * len(args.seeds)
-            jobs += [
-                (det, method, i, seed, ckpt, s_iters, s_extra) for i, seed in enumerate(args.seeds)
-            ]
-    run_students(jobs, raw, args)
+    jobs, raw = plan(args)
+    run_jobs(jobs, args)
     results = {det: {k: aggregate(v) for k, v in rows.items()} for det, rows in raw.items()}
     text = table(results)
+    schedules = "; ".join(
+        "{}: teacher {}, students {} iterations".format(det, *iterations(det, args)) for det in raw
+    )
     cmd = "python tools/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (
-        f"Command: `{cmd.strip()}`; {'; '.join(schedules)} (one teacher run), seeds "
-        f"{args.seeds}, device {args.device}; wall time "
+        f"Command: `{cmd.strip()}`; {schedules} (one teacher run), seeds "
+        f"{args.seeds}, device {args.device}, {args.jobs} job(s) at once; wall time "
         f"{(time.time() - t0) / 60:.1f} min.\n\n"
     )
     with open(os.path.join(args.output_root, "quality.json"), "w") as f:

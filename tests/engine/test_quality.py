@@ -93,26 +93,108 @@ def test_loss_scale_gradient_norms_follow_the_weights(teacher_ckpt):
     assert four["grad_all"] > 0
 
 
-def test_jobs_fill_every_slot_with_single_thread_runs(quality, monkeypatch):
-    calls = []
+def _fake_runs(quality, monkeypatch, log):
+    """Replace the training runs with records of (job, threads) in ``log``."""
 
-    def fake_run(det, method, seed, ckpt, args, iters, extra=(), threads=None):
-        calls.append((det, method, seed, threads))
-        return {"det": det, "method": method, "seed": seed}
+    def teacher(det, args, iters, extra=(), threads=None):
+        log.append((f"{det}/teacher", threads, iters, tuple(extra)))
+        return {"results": {"bbox": {"AP": 10.0}}}
 
-    monkeypatch.setattr(quality, "student_run", fake_run)
+    def student(det, method, seed, ckpt, args, iters, extra=(), threads=None):
+        log.append((f"{det}/{method}/{seed}", threads, iters, tuple(extra)))
+        return {"results": {"bbox": {"AP": float(seed)}}, "ckpt": ckpt}
+
+    monkeypatch.setattr(quality, "teacher_run", teacher)
+    monkeypatch.setattr(quality, "student_run", student)
+
+
+def test_the_plan_runs_teachers_before_their_students_in_every_slot(quality, monkeypatch):
+    log = []
+    _fake_runs(quality, monkeypatch, log)
     monkeypatch.setattr(quality.os, "cpu_count", lambda: 4)
-    raw = {"retinanet": {"baseline": [None, None], "drkd": [None, None]}}
-    jobs = [
-        ("retinanet", m, i, seed, "t.pth", 1000, ())
-        for m in ("baseline", "drkd")
-        for i, seed in enumerate((0, 1))
+    args = quality.parse_args(["--jobs", "2", "--methods", "fgfi", "drkd"])
+    assert args.detectors == ["retinanet", "faster_rcnn"]  # the cpu schedule has no DAB-DETR
+    jobs, raw = quality.plan(args)
+    deps = {job.key: job.deps for job in jobs}
+    assert deps["faster_rcnn/drkd/0"] == {"faster_rcnn/teacher"}
+    assert deps["retinanet/baseline/1"] == set()  # a baseline needs no teacher
+    quality.run_jobs(jobs, args)
+    order = [entry[0] for entry in log]
+    assert len(order) == len(set(order)) == 2 * (1 + 3 * 2)  # each job once
+    # the teachers start first, as others wait on them; no distilled run before its teacher
+    assert set(order[:2]) == {"retinanet/teacher", "faster_rcnn/teacher"}
+    for i, key in enumerate(order):
+        if key.split("/")[1] in ("fgfi", "drkd"):
+            assert order.index(key.split("/")[0] + "/teacher") < i
+    assert {entry[1] for entry in log} == {2}  # 4 cores shared by 2 runs
+    t_rn, s_rn = quality.SCHEDULES["cpu"]["retinanet"]
+    assert ("retinanet/teacher", 2, t_rn, ()) in log
+    assert ("faster_rcnn/drkd/1", 2, quality.SCHEDULES["cpu"]["faster_rcnn"][1], ()) in log
+    # every summary lands in its row, seeds in order
+    assert [r["results"]["bbox"]["AP"] for r in raw["retinanet"]["drkd"]] == [0.0, 1.0]
+    assert raw["faster_rcnn"]["teacher"][0]["results"]["bbox"]["AP"] == 10.0
+    ckpt = raw["retinanet"]["fgfi"][0]["ckpt"]
+    assert ckpt == os.path.join(quality.teacher_dir("retinanet", args, t_rn), "model_final.pth")
+
+
+def test_dab_detr_waits_for_the_faster_rcnn_backbones(quality, monkeypatch):
+    log, cuts = [], []
+    _fake_runs(quality, monkeypatch, log)
+    monkeypatch.setattr(
+        "relkd.utils.checkpoints.extract_backbone", lambda src, dst, stages: cuts.append(src)
+    )
+    args = quality.parse_args(["--schedule", "full", "--detectors", "dab_detr", "--seeds", "3"])
+    jobs, raw = quality.plan(args)
+    assert set(raw) == {"dab_detr"}  # the Faster R-CNN runs feed it but are not rows
+    quality.run_jobs(jobs, args)
+    order = [entry[0] for entry in log]
+    assert order[:2] == ["faster_rcnn/teacher", "faster_rcnn/baseline/0"]
+    assert len(cuts) == 2 and order.index("dab_detr/teacher") == 2
+    init = [e[3] for e in log if e[0] == "dab_detr/kd_detr/3"][0]
+    assert init == (f"train.init_checkpoint={quality.backbone_path(args, 'student')}",)
+
+
+def test_run_jobs_reports_cycles_unknown_names_and_failures(quality):
+    args = quality.parse_args(["--jobs", "1"])
+    with pytest.raises(ValueError, match=r"unknown jobs \['c'\]"):
+        quality.run_jobs([quality.Job("a", print, ("c",))], args)
+    with pytest.raises(ValueError, match=r"wait on each other: \['a', 'b'\]"):
+        quality.run_jobs([quality.Job("a", print, "b"), quality.Job("b", print, "a")], args)
+
+    def boom(threads):
+        raise RuntimeError("run failed")
+
+    ran = []
+    with pytest.raises(RuntimeError, match="run failed"):
+        quality.run_jobs([quality.Job("a", boom), quality.Job("b", ran.append, ("a",))], args)
+    assert ran == []  # nothing that depends on a failed run starts
+
+
+def test_the_cpu_schedule_refuses_dab_detr_by_name(quality, capsys):
+    with pytest.raises(SystemExit):
+        quality.parse_args(["--detectors", "dab_detr"])
+    assert "no schedule for ['dab_detr']; use --schedule full" in capsys.readouterr().err
+
+
+def test_distiller_warmups_follow_the_schedule(quality, monkeypatch):
+    from relkd.engine import runs
+
+    seen = []
+    monkeypatch.setattr(
+        runs, "train_run", lambda config, out, overrides, *a: seen.append(overrides)
+    )
+    args = quality.parse_args(["--output-root", "/nonexistent/quality"])
+    quality.student_run("retinanet", "fgfi", 1, "/t.pth", args, 400)  # config: 400 of 1,000
+    quality.student_run("retinanet", "fgfi", 1, "/t.pth", args, 1000)
+    quality.student_run("retinanet", "drkd", 1, "/t.pth", args, 400)  # no warm-up
+    assert seen[0][-1] == "model.distillers.0.warmup_iters=160"
+    assert not any("warmup" in o for o in seen[1] + seen[2])
+    assert seen[0][:4] == [
+        "train.max_iter=400",
+        "train.seed=1",
+        "train.device=cpu",
+        "model.teacher.weights=/t.pth",
     ]
-    quality.run_students(jobs, raw, quality.parse_args(["--jobs", "2"]))
-    assert {(c[1], c[2]) for c in calls} == {(m, s) for m in ("baseline", "drkd") for s in (0, 1)}
-    assert {c[3] for c in calls} == {2}  # 4 cores shared by 2 runs
-    for method, runs in raw["retinanet"].items():
-        assert [r["seed"] for r in runs] == [0, 1] and {r["method"] for r in runs} == {method}
 
 
 def test_train_run_with_threads_sets_the_env_and_names_the_log(monkeypatch, tmp_path):
