@@ -170,3 +170,35 @@ def test_errors():
         DRKD(num_nodes=(4, 4, 8)).setup(_shapes(4), teacher, anchor_levels=LEVELS)
     with pytest.raises(ValueError, match="ir_weight must be >= 0"):
         DRKD(ir_weight=-1)
+
+
+def test_instance_terms_equal_the_image_by_image_definition():
+    # the one-pass relation and distance against the code's loop: per image and level, the
+    # relation module on that image's RoIs and torch.dist, with the filters drawn in order
+    from relkd.losses.drkd import feature_distance
+
+    d = DRKD(num_nodes=(4, 4, 8), generator=torch.Generator().manual_seed(3))
+    d.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    s, t = _feats(4, 0), _feats(4, 1)
+    boxes = [BOXES[0], torch.zeros(0, 4), BOXES[1]]
+    s = {k: torch.cat([v, v[:1] * 0.5]) for k, v in s.items()}  # three images
+    t = {k: torch.cat([v, v[:1] * 0.5]) for k, v in t.items()}
+    out = d(_inputs(s, t, boxes))
+    d.generator.manual_seed(3)
+    rel = ins = 0.0
+    for lv in d.instance_levels:
+        rs, rt = d.pool(s[lv], boxes, lv), d.pool(t[lv], boxes, lv)
+        counts = [len(b) for b in boxes]
+        zs = [d.student_relation[lv](c.flatten(1))[0] for c in rs.split(counts) if len(c)]
+        zt = [d.teacher_relation[lv](c.flatten(1))[0] for c in rt.split(counts) if len(c)]
+        zs = d.relation_adapt[lv](torch.cat(zs).view_as(rs))
+        zt = torch.cat(zt).view_as(rt)
+        ia = d.instance_adapt[lv](rs)
+        for a, b, c, e in zip(
+            zs.split(counts), zt.split(counts), ia.split(counts), rt.split(counts)
+        ):
+            if len(a):
+                rel = rel + feature_distance(a, b)
+                ins = ins + feature_distance(c, e)
+    assert out["loss_drkd_relation"].item() == pytest.approx(4e-3 * rel.item(), rel=1e-5)
+    assert out["loss_drkd_instance"].item() == pytest.approx(2.4e-3 * ins.item(), rel=1e-5)

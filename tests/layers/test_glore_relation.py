@@ -120,3 +120,28 @@ def test_safe_batchnorm_single_value_uses_running_stats():
         bn(z), torch.nn.functional.batch_norm(z, None, None, bn.weight, bn.bias, True)
     )
     assert bn.num_batches_tracked.item() == 1  # a normal batch still updates the statistics
+
+
+@pytest.mark.parametrize("mode", ["code", "none"])
+def test_grouped_relation_equals_image_by_image(mode):
+    # three images of 3, 0 and 4 instances in one pass: the same z and A blocks as calling the
+    # module per image (same generator state: the filters' rows are drawn in the same order),
+    # no attention across images, and the same gradients
+    counts = [3, 0, 4]
+    torch.manual_seed(0)
+    r = InstanceRelation(10, mode, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(7, 10, requires_grad=True)
+    z, a = r(x, counts)
+    z.pow(2).sum().backward()
+    grad, x.grad = x.grad.clone(), None
+    r.generator = torch.Generator().manual_seed(5)
+    parts = [r(c) for c in x.split(counts) if len(c)]
+    z_ref = torch.cat([p[0] for p in parts])
+    z_ref.pow(2).sum().backward()
+    assert torch.allclose(z, z_ref, atol=1e-5) and torch.allclose(grad, x.grad, atol=1e-5)
+    assert torch.allclose(a[:3, :3], parts[0][1], atol=1e-6)
+    assert torch.allclose(a[3:, 3:], parts[1][1], atol=1e-6)
+    assert a[:3, 3:].abs().max() == 0 and a[3:, :3].abs().max() == 0
+    assert torch.allclose(a.sum(1), torch.ones(7))
+    with pytest.raises(ValueError, match=r"counts \[3, 3\] sum to 6, not the 7 rows"):
+        r(x, [3, 3])

@@ -1,9 +1,10 @@
-"""Hand-computed checks of the GT-box mask and the masked MSE."""
+"""Hand-computed checks of the GT-box mask, the masked MSE and the grouped DRKD distance."""
 
 import pytest
 import torch
 
 from relkd.losses.distances import masked_mse
+from relkd.losses.drkd import feature_distance, grouped_distance
 from relkd.losses.masks import box_foreground_mask
 
 
@@ -58,3 +59,35 @@ def test_masked_mse_gradient_only_inside_mask():
 def test_masked_mse_shape_mismatch_raises():
     with pytest.raises(ValueError, match="shapes differ"):
         masked_mse(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 3, 3))
+
+
+@pytest.mark.parametrize("norm", ["fro", "mse"])
+def test_grouped_distance_is_the_sum_of_per_image_distances(norm):
+    counts = [2, 0, 3, 1]
+    torch.manual_seed(0)
+    s = torch.randn(6, 4, 3, 3, requires_grad=True)
+    t = torch.randn(6, 4, 3, 3)
+    t[5] = s[5].detach()  # the last image's rows are equal: distance 0, gradient 0
+    got = grouped_distance(s, t, counts, norm)
+    got.backward()
+    grad, s.grad = s.grad.clone(), None
+    ref = sum(
+        feature_distance(a, b, norm) for a, b in zip(s.split(counts), t.split(counts)) if len(a)
+    )
+    ref.backward()
+    assert got.item() == pytest.approx(ref.item(), rel=1e-6)
+    assert torch.allclose(grad, s.grad, atol=1e-6) and grad[5].abs().max() == 0
+    # by hand for the first image: sqrt of the sum of squares, or their mean over 2*36 values
+    sq = (s[:2] - t[:2]).pow(2).sum().item()
+    first = grouped_distance(s[:2], t[:2], [2], norm).item()
+    assert first == pytest.approx(sq**0.5 if norm == "fro" else sq / 72, rel=1e-6)
+
+
+def test_grouped_distance_errors():
+    x = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match=r"counts \[1, 1\] sum to 2, not the 3 rows"):
+        grouped_distance(x, x, [1, 1])
+    with pytest.raises(ValueError, match="shapes differ"):
+        grouped_distance(x, torch.zeros(3, 3), [3])
+    with pytest.raises(ValueError, match="norm must be one of"):
+        grouped_distance(x, x, [3], "l1")

@@ -19,7 +19,7 @@ from torchvision.ops import roi_align
 from ..layers.adapters import conv_adapter
 from ..layers.glore import GloRe
 from ..layers.relation import RELATION_FILTERS, InstanceRelation
-from ..losses.drkd import NORMS, feature_distance
+from ..losses.drkd import NORMS, feature_distance, grouped_distance
 from ..utils.resize import match_size
 from .base import Distiller, DistillInputs, check_choice, check_nonnegative
 
@@ -168,17 +168,14 @@ class DRKD(Distiller):
 
     @staticmethod
     def _relate(module: InstanceRelation, rois: torch.Tensor, counts: list[int]) -> torch.Tensor:
-        """Relation-enhanced RoI features, image by image (relations never cross images)."""
-        chunks = [c for c in rois.split(counts) if len(c)]  # the caller ensures one is non-empty
-        return torch.cat([module(c.flatten(1))[0].view_as(c) for c in chunks])
+        """Relation-enhanced RoI features of every image in one pass (block-diagonal
+        relations: they never cross images)."""
+        return module(rois.flatten(1), counts)[0].view_as(rois)
 
     def _per_image(self, s: torch.Tensor, t: torch.Tensor, counts: list[int]) -> torch.Tensor:
-        """Sum over images of the distance between their instance features (empty images skip)."""
-        return sum(
-            feature_distance(a, b, self.norm)
-            for a, b in zip(s.split(counts), t.split(counts))
-            if len(a)
-        )
+        """Sum over images of the distance between their instance features (empty images add
+        0), in one pass."""
+        return grouped_distance(s, t, counts, self.norm)
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
         relation, instance = self.instance_losses(inputs)

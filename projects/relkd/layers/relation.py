@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -54,14 +55,44 @@ class InstanceRelation(nn.Module):
         u = u.to(device)
         return u[:, :d], u[:, d]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x: (n, d) -> (z: (n, d), A: (n, n))``; computed in fp32, rows of ``A`` sum to 1."""
+    def forward(
+        self, x: torch.Tensor, counts: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x: (n, d) -> (z: (n, d), A: (n, n))``; computed in fp32, rows of ``A`` sum to 1.
+
+        ``counts``: the instances of several images stacked in ``x`` (``sum(counts) == n``),
+        related within their own image only, in one pass: ``A`` is block-diagonal, and the
+        result equals calling the module image by image (the random filters' rows are drawn in
+        the same order, so with a ``generator`` they are the same numbers).
+        """
         with torch.autocast(device_type=x.device.type, enabled=False):
             xf = x.float()
+            same = None if counts is None else same_group(counts, xf.device)
+            if same is not None and same.shape[0] != xf.shape[0]:
+                raise ValueError(
+                    f"InstanceRelation: counts {list(counts)} sum to {same.shape[0]}, "
+                    f"not the {xf.shape[0]} rows of x"
+                )
             logits = self.theta(xf) @ self.phi(xf).t()  # (n, n)
             if self.relation_filter == "code":
                 weight, bias = self.random_filter(xf.shape[0], xf.device)
-                logits = logits * F.softmax(F.linear(xf, weight, bias), dim=1)
-            a = F.softmax(logits, dim=1)
+                logits = logits * masked_softmax(F.linear(xf, weight, bias), same)
+            a = masked_softmax(logits, same)
             z = xf + self.w(a @ self.g(xf))
         return z.to(x.dtype), a
+
+
+def same_group(counts: Sequence[int], device=None) -> torch.Tensor:
+    """``(n, n)`` bool, true where rows ``i`` and ``j`` belong to the same group of ``counts``."""
+    ids = torch.repeat_interleave(
+        torch.arange(len(counts), device=device), torch.as_tensor(counts, device=device)
+    )
+    return ids[:, None] == ids[None, :]
+
+
+def masked_softmax(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Row softmax of ``(n, n)`` logits over the entries where ``mask`` is true (all if
+    ``None``); every row must keep at least one entry (the diagonal does)."""
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    return F.softmax(logits, dim=1)
