@@ -15,7 +15,7 @@ The default schedule, ``cpu``, is sized to finish within 90 minutes on a 2-core 
 ``--jobs 2`` (RetinaNet and Faster R-CNN); ``full`` is the digits configs' own schedules and
 adds DAB-DETR; ``--scale`` multiplies either (a longer run on a GPU).
 
-    python tools/quality.py --jobs 2                          # the 90-minute CPU table
+    python tools/quality.py                                   # the 90-minute CPU table
     python tools/quality.py --detectors retinanet --methods fgfi drkd --seeds 0
     python tools/quality.py --schedule full --scale 4 --device cuda   # 4x the configs' schedules
 """
@@ -86,12 +86,15 @@ def parse_args(argv=None):
     p.add_argument(
         "--jobs",
         type=int,
-        default=1,
-        help="runs at once, each with cpu_count // jobs threads (2 on the 2-core CPU)",
+        default=None,
+        help="runs at once, each with cpu_count // jobs threads (default: 2 with --device cpu "
+        "on 2 or more cores, else 1)",
     )
     p.add_argument("--output-root", default=os.path.join(REPO, "output", "quality"))
     p.add_argument("--retrain", action="store_true", help="ignore cached runs and teachers")
     args = p.parse_args(argv)
+    if args.jobs is None:
+        args.jobs = 2 if args.device == "cpu" and (os.cpu_count() or 1) >= 2 else 1
     known = SCHEDULES[args.schedule]
     if args.detectors is None:
         args.detectors = list(known)
@@ -112,9 +115,9 @@ def bbox(summary: dict) -> dict:
 
 def config_iters(config: str) -> int:
     """``train.max_iter`` of a config file."""
-    from detectron2.config import LazyConfig
+    from relkd.engine.runs import load_config
 
-    return int(LazyConfig.load(os.path.join(REPO, config)).train.max_iter)
+    return int(load_config(config).train.max_iter)
 
 
 def teacher_dir(det: str, args, iters: int) -> str:
@@ -158,9 +161,9 @@ def _cached(out: str, iters: int, config: str, overrides: list[str]) -> bool:
 def warmup_overrides(config: str, iters: int) -> list[str]:
     """Scale each distiller's ``warmup_iters`` with the schedule, as the learning-rate schedule
     follows ``train.max_iter``: FGFI's 400 of 1,000 iterations become 160 of 400, not all 400."""
-    from detectron2.config import LazyConfig
+    from relkd.engine.runs import load_config
 
-    cfg = LazyConfig.load(os.path.join(REPO, config))
+    cfg = load_config(config)
     factor = iters / int(cfg.train.max_iter)
     out = []
     for i, node in enumerate(cfg.model.get("distillers") or []):
@@ -195,51 +198,16 @@ def student_run(
     return train_run(config, out, overrides, "quality", threads)
 
 
-class Job:
-    """One unit of work: ``fn(threads)`` after every job named in ``deps`` has finished."""
-
-    def __init__(self, key: str, fn, deps=(), cost: float = 1.0):
-        self.key, self.fn, self.deps, self.cost = key, fn, set(deps), cost
-
-
-def run_jobs(jobs: list[Job], args) -> None:
-    """Run ``jobs`` respecting their dependencies: one after another, or with ``--jobs N`` N at
-    once in processes of ``cpu_count // N`` torch threads each. Among the ready jobs, those
-    others wait on start first, then the longest. The first failure is re-raised once the
-    running jobs have finished."""
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    slots = max(1, args.jobs)
-    threads = None if slots == 1 else max(1, (os.cpu_count() or 1) // slots)
-    needed = {d for job in jobs for d in job.deps}
-    unknown = needed - {job.key for job in jobs}
-    if unknown:
-        raise ValueError(f"jobs depend on unknown jobs {sorted(unknown)}")
-    pending, done, running = {job.key: job for job in jobs}, set(), {}
-    with ThreadPoolExecutor(slots) as pool:
-        while pending or running:
-            ready = [job for job in pending.values() if job.deps <= done]
-            ready.sort(key=lambda job: (job.key in needed, job.cost), reverse=True)
-            for job in ready[: slots - len(running)]:
-                del pending[job.key]
-                running[pool.submit(job.fn, threads)] = job.key
-            if not running:
-                raise ValueError(f"jobs wait on each other: {sorted(pending)}")
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                done.add(running.pop(future))
-                future.result()  # re-raises a failure
-
-
 def cost(det: str, method: str, iters: int) -> float:
     return iters * DETECTOR_COST.get(det, 1.0) * METHOD_COST.get(method, 1.0)
 
 
-def backbone_jobs(args, keys: set[str]) -> list[Job]:
+def backbone_jobs(args, keys: set[str]) -> list:
     """The DAB-DETRs' initial ResNets: the digits Faster R-CNN teacher's (R50) and the seed-0
     Faster R-CNN baseline student's (R18), cut into ``dab_detr/backbones/{teacher,student}.pth``
     (job ``dab_detr/backbones``). Their runs are the jobs ``faster_rcnn/teacher`` and
     ``faster_rcnn/baseline/0``, added here unless ``keys`` (the table's jobs) has them."""
+    from relkd.engine.jobs import Job
     from relkd.utils.checkpoints import extract_backbone
 
     t_iters, s_iters = iterations("faster_rcnn", args)
@@ -266,8 +234,10 @@ def backbone_path(args, role: str) -> str:
     return os.path.join(args.output_root, "dab_detr", "backbones", f"{role}.pth")
 
 
-def plan(args) -> tuple[list[Job], dict]:
+def plan(args) -> tuple[list, dict]:
     """Every job of the table, and ``raw[det][key]``, the list of summaries they fill."""
+    from relkd.engine.jobs import Job
+
     raw, jobs = {}, []
     for det in args.detectors:
         methods = [m for m in args.methods if m in APPLIES[det]]
@@ -400,8 +370,10 @@ def main(argv=None) -> str:
     print(f"[quality] digits_det at {build_digits_det()}", flush=True)
     os.makedirs(args.output_root, exist_ok=True)
     t0 = time.time()
+    from relkd.engine.jobs import run_jobs
+
     jobs, raw = plan(args)
-    run_jobs(jobs, args)
+    run_jobs(jobs, args.jobs)
     results = {det: {k: aggregate(v) for k, v in rows.items()} for det, rows in raw.items()}
     text = table(results)
     schedules = "; ".join(

@@ -5,6 +5,8 @@ import subprocess
 
 import pytest
 
+from relkd.engine.jobs import run_jobs
+
 from ..conftest import REPO, load_tool
 
 
@@ -118,7 +120,7 @@ def test_the_plan_runs_teachers_before_their_students_in_every_slot(quality, mon
     deps = {job.key: job.deps for job in jobs}
     assert deps["faster_rcnn/drkd/0"] == {"faster_rcnn/teacher"}
     assert deps["retinanet/baseline/1"] == set()  # a baseline needs no teacher
-    quality.run_jobs(jobs, args)
+    run_jobs(jobs, args.jobs)
     order = [entry[0] for entry in log]
     assert len(order) == len(set(order)) == 2 * (1 + 3 * 2)  # each job once
     # the teachers start first, as others wait on them; no distilled run before its teacher
@@ -146,7 +148,7 @@ def test_dab_detr_waits_for_the_faster_rcnn_backbones(quality, monkeypatch):
     args = quality.parse_args(["--schedule", "full", "--detectors", "dab_detr", "--seeds", "3"])
     jobs, raw = quality.plan(args)
     assert set(raw) == {"dab_detr"}  # the Faster R-CNN runs feed it but are not rows
-    quality.run_jobs(jobs, args)
+    run_jobs(jobs, args.jobs)
     order = [entry[0] for entry in log]
     assert order[:2] == ["faster_rcnn/teacher", "faster_rcnn/baseline/0"]
     assert len(cuts) == 2 and order.index("dab_detr/teacher") == 2
@@ -154,20 +156,13 @@ def test_dab_detr_waits_for_the_faster_rcnn_backbones(quality, monkeypatch):
     assert init == (f"train.init_checkpoint={quality.backbone_path(args, 'student')}",)
 
 
-def test_run_jobs_reports_cycles_unknown_names_and_failures(quality):
-    args = quality.parse_args(["--jobs", "1"])
-    with pytest.raises(ValueError, match=r"unknown jobs \['c'\]"):
-        quality.run_jobs([quality.Job("a", print, ("c",))], args)
-    with pytest.raises(ValueError, match=r"wait on each other: \['a', 'b'\]"):
-        quality.run_jobs([quality.Job("a", print, "b"), quality.Job("b", print, "a")], args)
-
-    def boom(threads):
-        raise RuntimeError("run failed")
-
-    ran = []
-    with pytest.raises(RuntimeError, match="run failed"):
-        quality.run_jobs([quality.Job("a", boom), quality.Job("b", ran.append, ("a",))], args)
-    assert ran == []  # nothing that depends on a failed run starts
+def test_two_jobs_by_default_on_a_multicore_cpu(quality, monkeypatch):
+    monkeypatch.setattr(quality.os, "cpu_count", lambda: 2)
+    assert quality.parse_args([]).jobs == 2
+    assert quality.parse_args(["--device", "cuda"]).jobs == 1
+    assert quality.parse_args(["--jobs", "3"]).jobs == 3
+    monkeypatch.setattr(quality.os, "cpu_count", lambda: 1)
+    assert quality.parse_args([]).jobs == 1
 
 
 def test_the_cpu_schedule_refuses_dab_detr_by_name(quality, capsys):

@@ -22,6 +22,16 @@ def load_summary(out: str) -> dict:
 _LOAD_LOCK = threading.Lock()
 
 
+def load_config(config: str):
+    """``LazyConfig.load`` of ``config`` (absolute, or relative to the repository root), safe
+    to call from several threads."""
+    from detectron2.config import LazyConfig
+
+    path = config if os.path.isabs(config) else os.path.join(REPO, config)
+    with _LOAD_LOCK:
+        return LazyConfig.load(path)
+
+
 def model_difference(out: str, config: str, overrides: list[str]) -> str | None:
     """The first ``model.*`` key whose value differs between the run in ``out`` (its saved
     ``config.yaml``) and ``config`` with ``overrides``; ``None`` when the models are the same.
