@@ -28,7 +28,7 @@ import os
 import statistics
 import sys
 import time
-from functools import partial
+from functools import cache, partial
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
@@ -52,9 +52,9 @@ LABELS = {
 # "full": the digits configs' own schedules (4.8 h from nothing on the 2-core CPU, 2 seeds);
 # DAB-DETR's are the shortest at which its R18 baseline is clearly non-zero on a CPU (1.7 AP).
 # "cpu": the 90-minute table on the 2-core CPU with --jobs 2 (BENCHMARKS.md has the timing).
-# The RetinaNet teacher keeps its 2,500 iterations (at fewer it is too weak to teach); Faster
-# R-CNN's detector learns fastest and takes the cut. DAB-DETR has no CPU schedule: on a CPU its
-# full one alone takes 3.4 core-hours for a 1.7-AP baseline.
+# The RetinaNet teacher keeps the configs' 2,500 iterations (the cheaper teacher, and the
+# demo's); Faster R-CNN's detector learns fastest and takes the larger cut. DAB-DETR has no CPU
+# schedule: on a CPU its full one alone takes about 3.4 core-hours for a 1.7-AP baseline.
 SCHEDULES = {
     "full": {"retinanet": (2500, 1000), "faster_rcnn": (2500, 1000), "dab_detr": (6000, 3000)},
     "cpu": {"retinanet": (2500, 600), "faster_rcnn": (1000, 400)},
@@ -113,8 +113,9 @@ def bbox(summary: dict) -> dict:
     return summary.get("results", {}).get("bbox", {})
 
 
+@cache
 def config_iters(config: str) -> int:
-    """``train.max_iter`` of a config file."""
+    """``train.max_iter`` of a config file (read once per process)."""
     from relkd.engine.runs import load_config
 
     return int(load_config(config).train.max_iter)
@@ -214,9 +215,9 @@ def backbone_jobs(args, keys: set[str]) -> list:
     r50 = os.path.join(teacher_dir("faster_rcnn", args, t_iters), "model_final.pth")
     r18 = os.path.join(args.output_root, "faster_rcnn", "baseline", "seed0", "model_final.pth")
     runs = {
-        "faster_rcnn/teacher": lambda th: teacher_run("faster_rcnn", args, t_iters, (), th),
-        "faster_rcnn/baseline/0": lambda th: student_run(
-            "faster_rcnn", "baseline", 0, "", args, s_iters, (), th
+        "faster_rcnn/teacher": partial(teacher_run, "faster_rcnn", args, t_iters, ()),
+        "faster_rcnn/baseline/0": partial(
+            student_run, "faster_rcnn", "baseline", 0, "", args, s_iters, ()
         ),
     }
 
@@ -232,6 +233,15 @@ def backbone_jobs(args, keys: set[str]) -> list:
 
 def backbone_path(args, role: str) -> str:
     return os.path.join(args.output_root, "dab_detr", "backbones", f"{role}.pth")
+
+
+def _into(slot: list, i: int, fn):
+    """A job function that stores ``fn(threads)``, a run's summary, as ``slot[i]``."""
+
+    def work(threads):
+        slot[i] = fn(threads)
+
+    return work
 
 
 def plan(args) -> tuple[list, dict]:
@@ -255,18 +265,11 @@ def plan(args) -> tuple[list, dict]:
             t_extra = (f"train.init_checkpoint={backbone_path(args, 'teacher')}",)
             s_extra = (f"train.init_checkpoint={backbone_path(args, 'student')}",)
         ckpt = os.path.join(teacher_dir(det, args, t_iters), "model_final.pth")
-
-        def fill(slot, i, fn):
-            def work(threads):
-                slot[i] = fn(threads)
-
-            return work
-
         teacher = partial(teacher_run, det, args, t_iters, t_extra)
         jobs.append(
             Job(
                 f"{det}/teacher",
-                fill(raw[det]["teacher"], 0, teacher),
+                _into(raw[det]["teacher"], 0, teacher),
                 deps,
                 cost(det, "teacher", t_iters),
             )
@@ -279,7 +282,7 @@ def plan(args) -> tuple[list, dict]:
                 jobs.append(
                     Job(
                         f"{det}/{method}/{seed}",
-                        fill(raw[det][method], i, lambda th, run=run: run(threads=th)),
+                        _into(raw[det][method], i, run),
                         (*deps, f"{det}/teacher") if method != "baseline" else deps,
                         cost(det, method, s_iters),
                     )

@@ -22,14 +22,18 @@ def load_summary(out: str) -> dict:
 _LOAD_LOCK = threading.Lock()
 
 
+def config_path(config: str) -> str:
+    """``config`` if absolute, else relative to the repository root."""
+    return config if os.path.isabs(config) else os.path.join(REPO, config)
+
+
 def load_config(config: str):
-    """``LazyConfig.load`` of ``config`` (absolute, or relative to the repository root), safe
-    to call from several threads."""
+    """``LazyConfig.load`` of ``config`` (see :func:`config_path`), safe to call from several
+    threads."""
     from detectron2.config import LazyConfig
 
-    path = config if os.path.isabs(config) else os.path.join(REPO, config)
     with _LOAD_LOCK:
-        return LazyConfig.load(path)
+        return LazyConfig.load(config_path(config))
 
 
 def model_difference(out: str, config: str, overrides: list[str]) -> str | None:
@@ -48,9 +52,8 @@ def model_difference(out: str, config: str, overrides: list[str]) -> str | None:
     saved = os.path.join(out, "config.yaml")
     if not os.path.isfile(saved):
         return "config.yaml"
-    path = config if os.path.isabs(config) else os.path.join(REPO, config)
     with _LOAD_LOCK, tempfile.TemporaryDirectory() as tmp:
-        cfg = LazyConfig.apply_overrides(LazyConfig.load(path), list(overrides))
+        cfg = LazyConfig.apply_overrides(LazyConfig.load(config_path(config)), list(overrides))
         LazyConfig.save(cfg, os.path.join(tmp, "config.yaml"))
         want = LazyConfig.load(os.path.join(tmp, "config.yaml")).model
         have = LazyConfig.load(saved).model
