@@ -19,5 +19,6 @@ def test_retinanet_backbone_exposes_res2_it_does_not_output():
     got = capture_features(model.backbone, x, ["res2", "res3", "p3"])
     with torch.no_grad():
         res2 = bottom_up.res2(bottom_up.stem(x))
+    # bitwise: the hooks record the outputs of the same stage modules on the same input
     assert torch.equal(got["res2"], res2)
     assert torch.equal(got["res3"], bottom_up.res3(res2))

@@ -71,6 +71,7 @@ def test_two_process_gloo_training_keeps_ranks_in_step(teacher_ckpt, tmp_path):
     for k in trained:
         if "running" in k or "num_batches" in k:
             continue  # BN statistics are per rank (broadcast_buffers=False), as in detectron2
+        # bitwise: both ranks apply the same all-reduced gradient with the same optimizer
         assert torch.equal(r0["state"][k], r1["state"][k]), k
     # HGD-R's running stage averages are all-reduced, so both ranks hold the same ones
     assert torch.equal(r0["state"]["distillers.1.running"], r1["state"]["distillers.1.running"])

@@ -114,4 +114,5 @@ def test_box_mask_marks_exactly_cells_with_centre_inside(gt, stride):
     expected = torch.zeros(size, dtype=torch.bool)
     for x0, y0, x1, y1 in gt.tolist():
         expected |= ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
+    # bitwise: cell centres (i + 0.5) * stride are exact in float32, and so are the comparisons
     assert torch.equal(mask, expected)

@@ -67,6 +67,7 @@ def test_inference_equals_plain_detectron2_model(built, digits_batch):
     with torch.no_grad():
         a, b = model(inputs), plain(inputs)
     model.train()
+    # bitwise: the distilling class runs its detectron2 parent's inference on the same weights
     for ra, rb in zip(a, b):
         ia, ib = ra["instances"], rb["instances"]
         assert len(ia) > 0
