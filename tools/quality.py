@@ -5,8 +5,10 @@ For each detector: the ResNet-50 teacher is trained once (or its cached checkpoi
 the demo's included), then for every seed the ResNet-18 baseline student and the student
 distilled with each method, all at the same schedule, through ``train_net.py``. Each run ends
 with COCOEvaluator on ``digits_det_val``. The script writes, under ``--output-root``:
-``quality.json`` (every run's summary), ``quality.md`` (AP, AP50, APs as mean and range over
-seeds, gain over the baseline, fraction of the teacher-student gap recovered, s/iter) and
+``quality.json`` (every run's summary), ``quality.md`` (AP as mean, standard deviation and
+per-seed values, AP50, APs, the gain over the baseline with its 95% confidence interval by
+Welch's t over seeds, whether that interval excludes 0, the fraction of the teacher-student gap
+recovered, s/iter) and
 ``quality_ap.png`` (AP per method). A run whose ``summary.json`` exists for the same schedule,
 and whose saved model config equals what its config builds now, is reused, so an interrupted
 invocation continues where it stopped and a changed config trains again.
@@ -35,9 +37,14 @@ sys.path.insert(0, os.path.join(REPO, "projects"))
 
 DETECTORS = ("retinanet", "faster_rcnn", "dab_detr")
 CNN_METHODS = ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd")
-METHODS = (*CNN_METHODS, "kd_detr")
-# which methods apply to which detector; others are skipped for it
-APPLIES = {"retinanet": CNN_METHODS, "faster_rcnn": CNN_METHODS, "dab_detr": ("kd_detr",)}
+METHODS = (*CNN_METHODS, "drkd_released", "kd_detr")
+# which methods apply to which detector; others are skipped for it ("drkd_released": DRKD as
+# the official single-stage file runs it, RetinaNet only)
+APPLIES = {
+    "retinanet": (*CNN_METHODS, "drkd_released"),
+    "faster_rcnn": CNN_METHODS,
+    "dab_detr": ("kd_detr",),
+}
 LABELS = {
     "teacher": "teacher (R50)",
     "baseline": "baseline student (R18)",
@@ -46,6 +53,7 @@ LABELS = {
     "drkd": "DRKD",
     "hgd": "HGD-R",
     "drkd_hgd": "DRKD + HGD-R",
+    "drkd_released": "DRKD, released (relation term)",
     "kd_detr": "KD-DETR",
 }
 # (teacher, student) iterations, by schedule and detector.
@@ -78,7 +86,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=None)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument(
         "--scale", type=float, default=1.0, help="multiply every schedule (e.g. 4 on a GPU)"
     )
@@ -293,16 +301,36 @@ def plan(args) -> tuple[list, dict]:
 
 
 def aggregate(runs: list[dict]) -> dict:
-    """Mean and range (max - min) over seeds of AP, AP50, APs; median s/iter."""
+    """Mean, sample standard deviation and range (max - min) over seeds of AP, AP50, APs, each
+    seed's value (``<k>_all``); median s/iter."""
     out = {"n": len(runs)}
     for k in ("AP", "AP50", "APs"):
         vals = [bbox(r)[k] for r in runs if k in bbox(r)]
         out[k] = statistics.mean(vals) if vals else None
+        out[k + "_std"] = statistics.stdev(vals) if len(vals) > 1 else None
         out[k + "_range"] = (max(vals) - min(vals)) if len(vals) > 1 else None
         out[k + "_all"] = vals
     secs = [r["sec_per_iter"] for r in runs if r.get("sec_per_iter") is not None]
     out["sec_per_iter"] = statistics.median(secs) if secs else None
     return out
+
+
+def welch_ci(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Confidence interval of ``mean(a) - mean(b)`` by Welch's t (unequal variances, the
+    Welch-Satterthwaite degrees of freedom); ``None`` with fewer than two values on a side.
+    With no spread on either side the interval is the difference itself."""
+    from scipy.stats import t
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    diff = statistics.mean(a) - statistics.mean(b)
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = (va + vb) ** 0.5
+    if se == 0:
+        return diff, diff
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = t.ppf(0.5 + level / 2, df) * se
+    return diff - half, diff + half
 
 
 def _fmt(x, nd=1, signed=False):
@@ -311,35 +339,33 @@ def _fmt(x, nd=1, signed=False):
     return f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}"
 
 
-def beats(agg: dict, base: dict) -> str | None:
-    """``yes`` when the mean AP gain over the baseline exceeds the larger of the two AP ranges
-    over seeds, ``no`` otherwise; ``None`` with fewer than two seeds on either side."""
-    if agg["AP"] is None or base["AP"] is None or agg["n"] < 2 or base["n"] < 2:
-        return None
-    spread = max(agg["AP_range"], base["AP_range"])
-    return "yes" if agg["AP"] - base["AP"] > spread else "no"
-
-
 def table(results: dict) -> str:
+    """Markdown table: per detector the teacher, the baseline and each method, with AP as
+    mean and standard deviation over seeds, every seed's AP, the gain over the baseline with
+    its 95% Welch CI, whether that CI excludes 0, and the fraction of the teacher-student gap
+    recovered."""
     lines = [
-        "| detector | model | runs | AP | AP range | AP50 | APs | gain (AP) | gap recovered "
-        "| gain > spread | s/iter |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| detector | model | seeds | AP | AP std | AP per seed | AP50 | APs | gain (AP) "
+        "| 95% CI of gain (Welch) | CI excludes 0 | gap recovered | s/iter |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|",
     ]
     for det, rows in results.items():
-        teacher, base = rows["teacher"]["AP"], rows["baseline"]["AP"]
+        teacher, base = rows["teacher"]["AP"], rows["baseline"]
         for key, agg in rows.items():
-            gain = gap = verdict = None
+            gain = gap = ci = None
             if key not in ("teacher", "baseline") and agg["AP"] is not None:
-                gain = agg["AP"] - base
-                if teacher is not None and teacher - base > 0:
-                    gap = gain / (teacher - base)
-                verdict = beats(agg, rows["baseline"])
+                gain = agg["AP"] - base["AP"]
+                if teacher is not None and teacher - base["AP"] > 0:
+                    gap = gain / (teacher - base["AP"])
+                ci = welch_ci(agg["AP_all"], base["AP_all"])
+            seeds = ", ".join(f"{v:.2f}" for v in agg["AP_all"])
+            ci_text = "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+            excludes = "-" if ci is None else ("yes" if ci[0] > 0 or ci[1] < 0 else "no")
             lines.append(
-                f"| {det} | {LABELS[key]} | {agg['n']} | {_fmt(agg['AP'])} | "
-                f"{_fmt(agg['AP_range'])} | {_fmt(agg['AP50'])} | {_fmt(agg['APs'])} | "
-                f"{_fmt(gain, signed=True)} | {'-' if gap is None else f'{gap:.0%}'} | "
-                f"{verdict or '-'} | {_fmt(agg['sec_per_iter'], 3)} |"
+                f"| {det} | {LABELS[key]} | {agg['n']} | {_fmt(agg['AP'], 2)} | "
+                f"{_fmt(agg['AP_std'], 2)} | {seeds} | {_fmt(agg['AP50'])} | "
+                f"{_fmt(agg['APs'])} | {_fmt(gain, 2, signed=True)} | {ci_text} | {excludes} | "
+                f"{'-' if gap is None else f'{gap:.0%}'} | {_fmt(agg['sec_per_iter'], 3)} |"
             )
     return "\n".join(lines)
 

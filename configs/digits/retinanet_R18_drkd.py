@@ -1,6 +1,6 @@
 """digits_det: ResNet-18 RetinaNet student distilled with DRKD from the ResNet-50 teacher.
 
-GloRe pixel relations on p3-p7, instance relation and instance terms on p3 and p4. The weights
+GloRe pixel relations on p2-p6, instance relation and instance terms on p2 and p3. The weights
 are the flagged RetinaNet values of the official single-stage file (METHODS.md 2.9) divided by
 20, calibrated for digits_det (below).
 """
@@ -24,7 +24,7 @@ DIGITS_NODES = (64, 64, 64, 64, 64)
 # classifier's is 16), and there they are kept. Dividing by 20 brings RetinaNet to that balance;
 # the factor was set from these norms before any run at it (BENCHMARKS.md, quality table).
 # Node counts: 64 on every level, not the code's (64, 64, 256, 256, 256), which were sized for
-# COCO. On 128-px digits images p5, p6 and p7 hold 16, 4 and 1 pixels; a GloRe unit's node
+# COCO. On 128-px digits images p4, p5 and p6 hold 64, 16 and 4 pixels; a GloRe unit's node
 # features (states @ proj^T) have rank <= the pixel count, so nodes beyond it add no rank, while
 # the node-space products grow as m^3: at 256 nodes those three units took 545 of the pixel
 # term's 561 ms per step (BENCHMARKS.md, overhead section).

@@ -129,3 +129,13 @@ def test_training_configs_are_complete(name):
     cfg = load_cfg(name)
     assert {"model", "dataloader", "optimizer", "lr_multiplier", "train"} <= set(cfg)
     assert "evaluator" in cfg.dataloader
+
+
+def test_drkd_released_variant_keeps_only_the_relation_term():
+    """The official single-stage file's DRKD: only the instance-relation term, no random
+    relation filter; the same relation weight as relkd's three-term config."""
+    three = load_cfg("digits/retinanet_R18_drkd.py").model.distillers[0]
+    released = load_cfg("digits/retinanet_R18_drkd_released.py").model.distillers[0]
+    assert released.pr_weight == 0.0 and released.ins_weight == 0.0
+    assert released.relation_filter == "none" and released.ir_weight == three.ir_weight > 0
+    assert three.get("relation_filter", "code") == "code"

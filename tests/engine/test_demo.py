@@ -19,10 +19,10 @@ def test_demo_quick(tmp_path):
     assert [line.split("|")[1].strip() for line in lines[2:]] == [
         "teacher",
         "student (baseline)",
-        "student + FeatureMSE",
+        "student + FGFI",
     ]
     assert table in proc.stdout
-    for name in ("retinanet_R50_teacher", "retinanet_R18_student", "retinanet_R18_feature_mse"):
+    for name in ("retinanet_R50_teacher", "retinanet_R18_student", "retinanet_R18_fgfi"):
         assert os.path.isfile(os.path.join(out, name, "model_final.pth"))
     # the second run reuses the cached teacher instead of training it again
     proc2 = _demo(out)

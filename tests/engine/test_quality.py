@@ -20,33 +20,51 @@ def _run(ap, ap50=None, aps=None, sec=0.2):
     return {"results": {"bbox": bbox}, "sec_per_iter": sec}
 
 
-def test_aggregate_mean_range_and_median_time(quality):
+def test_aggregate_mean_std_range_and_median_time(quality):
     agg = quality.aggregate([_run(4.0, sec=0.2), _run(5.0, sec=0.4), _run(7.5, sec=0.3)])
     assert agg["n"] == 3
     assert agg["AP"] == pytest.approx(5.5) and agg["AP_range"] == pytest.approx(3.5)
-    assert agg["AP50"] == pytest.approx(11.0)
+    # sample variance: (1.5^2 + 0.5^2 + 2^2) / 2 = 3.25
+    assert agg["AP_std"] == pytest.approx(3.25**0.5)
+    assert agg["AP50"] == pytest.approx(11.0) and agg["AP_all"] == [4.0, 5.0, 7.5]
     assert agg["sec_per_iter"] == pytest.approx(0.3)
     single = quality.aggregate([_run(4.0)])
-    assert single["AP_range"] is None
+    assert single["AP_range"] is None and single["AP_std"] is None
 
 
-def test_table_gain_and_gap_recovered(quality, tmp_path):
+def test_welch_ci_hand_computed(quality):
+    # equal variances 1 and 3 seeds each: se = sqrt(2/3), df = 4, t(0.975, 4) = 2.776445
+    lo, hi = quality.welch_ci([6.0, 7.0, 8.0], [4.0, 5.0, 6.0])
+    half = 2.776445 * (2 / 3) ** 0.5
+    assert (lo, hi) == (pytest.approx(2 - half, abs=1e-5), pytest.approx(2 + half, abs=1e-5))
+    # unequal variances: df = (va + vb)^2 / (va^2 / 2 + vb^2 / 2) with va = 1/12, vb = 1/3
+    va, vb = 0.25 / 3, 1.0 / 3
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    from scipy.stats import t
+
+    lo, hi = quality.welch_ci([7.5, 8.0, 8.5], [4.0, 5.0, 6.0])
+    assert hi - lo == pytest.approx(2 * t.ppf(0.975, df) * (va + vb) ** 0.5)
+    assert quality.welch_ci([1.0], [2.0, 3.0]) is None
+    assert quality.welch_ci([2.0, 2.0], [1.0, 1.0]) == (1.0, 1.0)
+
+
+def test_table_gain_ci_and_gap_recovered(quality, tmp_path):
     results = {
         "retinanet": {
             "teacher": quality.aggregate([_run(10.0)]),
-            "baseline": quality.aggregate([_run(4.0), _run(6.0)]),  # mean 5
-            "fgfi": quality.aggregate([_run(6.0), _run(7.0)]),  # mean 6.5: +1.5, 30% of 5
-            "hgd": quality.aggregate([_run(7.5), _run(8.0)]),  # mean 7.75: +2.75, range 0.5
-            "drkd": quality.aggregate([_run(7.0)]),  # one seed: no spread to compare with
+            "baseline": quality.aggregate([_run(4.0), _run(5.0), _run(6.0)]),  # mean 5
+            "fgfi": quality.aggregate([_run(6.0), _run(7.0), _run(8.0)]),  # +2, CI [-0.27, 4.27]
+            "hgd": quality.aggregate([_run(9.0), _run(10.0), _run(11.0)]),  # +5, CI [2.73, 7.27]
+            "drkd": quality.aggregate([_run(7.0)]),  # one seed: no interval
         }
     }
     lines = quality.table(results).splitlines()
     base, fgfi, hgd, drkd = ([c.strip() for c in ln.split("|")[1:-1]] for ln in lines[-4:])
-    assert fgfi[:6] == ["retinanet", "FGFI", "2", "6.5", "1.0", "13.0"]
-    assert fgfi[7:9] == ["+1.5", "30%"]
-    # the gain must exceed the larger range (the baseline's 2.0), not the method's own 1.0
-    assert fgfi[9] == "no" and hgd[9] == "yes" and drkd[9] == "-"
-    assert base[4] == "2.0" and base[7] == "-" and base[9] == "-"  # a range but no gain
+    assert fgfi[:6] == ["retinanet", "FGFI", "3", "7.00", "1.00", "6.00, 7.00, 8.00"]
+    assert fgfi[8:13] == ["+2.00", "[-0.27, +4.27]", "no", "40%", "0.200"]
+    assert hgd[9:11] == ["[+2.73, +7.27]", "yes"] and hgd[11] == "100%"
+    assert drkd[9:11] == ["-", "-"] and drkd[8] == "+2.00"
+    assert base[4] == "1.00" and base[8] == "-" and base[10] == "-"  # a spread but no gain
     path = str(tmp_path / "ap.png")
     quality.plot(results, path)
     with open(path, "rb") as f:

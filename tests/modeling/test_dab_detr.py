@@ -229,3 +229,103 @@ def test_anchor_and_memory_embeddings_agree_at_pixel_centres(temperature):
         assert torch.allclose(emb[:32], pos[row, col], atol=1e-5), (row, col)
     # the lowest frequency is one period over the image: sin(2 pi x) at x = 0.5 / 6
     assert pos[0, 0, 0].item() == pytest.approx(math.sin(2 * math.pi * 0.5 / 6), abs=1e-6)
+
+
+def _decode_recording_layers(model, seed=0):
+    """Decode the model's anchors with a non-zero box head; return the decoder's outputs, each
+    layer's raw output (before the decoder's final LayerNorm) and the learned anchors."""
+    torch.manual_seed(seed)
+    torch.nn.init.normal_(model.bbox_embed.layers[-1].weight, std=0.5)  # zero at init
+    # the layers end in their own LayerNorm, so the decoder's final norm is the identity until
+    # its affine parameters train: give them trained-like values
+    torch.nn.init.normal_(model.decoder.norm.weight, mean=1.0, std=0.5)
+    torch.nn.init.normal_(model.decoder.norm.bias, std=0.5)
+    raw = []
+    hooks = [
+        layer.register_forward_hook(lambda m, i, o: raw.append(o)) for layer in model.decoder.layers
+    ]
+    images = model.preprocess_image(tiny_inputs())
+    enc = model.encode(images.tensor, images.image_sizes)
+    states, boxes = model.decode(enc, model.refpoint_embed.weight)
+    for h in hooks:
+        h.remove()
+    return states, boxes, raw
+
+
+def test_next_anchor_from_raw_output_and_box_from_undetached_previous_anchor():
+    """The official code's two boxes per layer (differences 1 and 2 of relkd's earlier decoder):
+    layer l reports sigmoid(bbox(norm(out_l)) + logit(a_l)) with a_0 the learned anchors and
+    a_{l+1} = sigmoid(bbox(out_l) + logit(a_l)) from the layer's *un-normalised* output."""
+    model = tiny_detr().train()
+    _, boxes, raw = _decode_recording_layers(model)
+    bbox, norm = model.bbox_embed, model.decoder.norm
+    a = model.refpoint_embed.weight.sigmoid()[None].expand(2, -1, -1)
+    from relkd.modeling.dab_detr.transformer import inverse_sigmoid
+
+    for i, out in enumerate(raw):
+        want = (bbox(norm(out)) + inverse_sigmoid(a)).sigmoid()
+        # the same operations on the same tensors as the decoder: equal up to nothing but the
+        # order autograd-free recomputation might choose, so a tight float32 tolerance
+        torch.testing.assert_close(boxes[i], want, rtol=1e-6, atol=1e-6)
+        a = (bbox(out) + inverse_sigmoid(a)).sigmoid()
+    # with the normalised state for the next anchor the boxes would differ clearly
+    wrong = (bbox(norm(raw[0])) + inverse_sigmoid(model.refpoint_embed.weight.sigmoid())).sigmoid()
+    wrong_box1 = (bbox(norm(raw[1])) + inverse_sigmoid(wrong)).sigmoid()
+    assert (wrong_box1 - boxes[1]).abs().max() > 1e-3
+
+
+def test_box_loss_of_a_layer_trains_the_previous_layers_refinement():
+    """ "Look forward once": layer 1's box gradient reaches the box head through layer 0's
+    anchor refinement too (the official code does not detach it for the loss)."""
+    model = tiny_detr().train()
+    _, boxes, raw = _decode_recording_layers(model)
+    w = model.bbox_embed.layers[-1].weight
+    (got,) = torch.autograd.grad(boxes[1].sum(), w, retain_graph=True)
+    from relkd.modeling.dab_detr.transformer import inverse_sigmoid
+
+    bbox, norm = model.bbox_embed, model.decoder.norm
+    a0 = model.refpoint_embed.weight.sigmoid().detach()
+    out0, out1 = raw[0].detach(), raw[1].detach()  # the layers' states do not depend on w
+    a1 = (bbox(out0) + inverse_sigmoid(a0)).sigmoid()
+    (both,) = torch.autograd.grad((bbox(norm(out1)) + inverse_sigmoid(a1)).sigmoid().sum(), w)
+    a1 = a1.detach()
+    (direct,) = torch.autograd.grad((bbox(norm(out1)) + inverse_sigmoid(a1)).sigmoid().sum(), w)
+    torch.testing.assert_close(got, both, rtol=1e-5, atol=1e-6)  # two paths summed by autograd
+    assert (got - direct).abs().max() > 1e-3 * direct.abs().max()  # the forward path counts
+    # and layer 1's box loss reaches the learned anchors through layer 0's refinement
+    (g,) = torch.autograd.grad(boxes[1].sum(), model.refpoint_embed.weight)
+    assert g.abs().sum() > 0
+
+
+def test_transformer_weights_have_xavier_init():
+    model = tiny_detr()
+    for part in (model.encoder, model.decoder):
+        for name, p in part.named_parameters():
+            if p.dim() < 2:
+                continue
+            fan_out, fan_in = p.shape[0], p[0].numel()
+            xavier = (6 / (fan_in + fan_out)) ** 0.5
+            assert p.abs().max() <= xavier + 1e-6, name
+            if p.numel() >= 256 and fan_in == fan_out:
+                # Linear's default bound is 1/sqrt(fan_in) = xavier / sqrt(3): some weights of
+                # a xavier-initialised square matrix lie beyond it (P(none) < 3^-128)
+                assert p.abs().max() > fan_in**-0.5, name
+
+
+def test_memory_and_anchor_temperatures_are_separate_with_official_defaults():
+    from relkd.modeling.dab_detr.position import memory_positions
+
+    model = tiny_detr().eval()
+    assert model.memory_temperature == 20.0 and model.decoder.temperature == 10000.0
+    images = model.preprocess_image(tiny_inputs())
+    with torch.no_grad():
+        enc = model.encode(images.tensor, images.image_sizes)
+    h, w = images.tensor.shape[-2] // 16, images.tensor.shape[-1] // 16  # res4: stride 16
+    want = memory_positions(torch.zeros(2, h, w, dtype=torch.bool), 16, 20.0)
+    torch.testing.assert_close(enc.pos, want, rtol=0, atol=1e-6)
+    other = tiny_detr(anchor_temperature=20.0).eval()
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        a = model.decode(enc, model.refpoint_embed.weight)
+        b = other.decode(enc, model.refpoint_embed.weight)
+    assert (a[0] - b[0]).abs().max() > 1e-4  # the anchor temperature reaches the logits

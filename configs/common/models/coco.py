@@ -63,4 +63,6 @@ def dab_detr(depth: int = 50):
         activation="prelu",
         num_queries=300,
         num_detections=100,
+        memory_temperature=20.0,  # the official code's two sine temperatures
+        anchor_temperature=10000.0,
     )

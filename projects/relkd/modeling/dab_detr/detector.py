@@ -56,8 +56,10 @@ class DABDETR(nn.Module):
         num_detections: detections kept per image at inference (top scores over queries x
             classes).
         input_format: ``"BGR"`` or ``"RGB"``.
-        pos_temperature: temperature of the sine embeddings of memory positions and anchors
-            (10000 as DAB-DETR's anchor embedding; its memory embedding uses 20).
+        memory_temperature: temperature of the memory positions' sine embedding (the official
+            code's 20).
+        anchor_temperature: temperature of the anchor queries' sine embedding (the official
+            code's 10000).
     """
 
     def __init__(
@@ -81,7 +83,8 @@ class DABDETR(nn.Module):
         aux_loss: bool = True,
         num_detections: int = 100,
         input_format: str = "BGR",
-        pos_temperature: float = 10000.0,
+        memory_temperature: float = 20.0,
+        anchor_temperature: float = 10000.0,
     ):
         super().__init__()
         shapes = backbone.output_shape()
@@ -114,9 +117,9 @@ class DABDETR(nn.Module):
             activation,
             num_decoder_layers,
             modulate_hw,
-            pos_temperature,
+            anchor_temperature,
         )
-        self.pos_temperature = pos_temperature
+        self.memory_temperature = memory_temperature
         self.refpoint_embed = nn.Embedding(num_queries, 4)
         self.class_embed = nn.Linear(d_model, num_classes)
         self.bbox_embed = MLP(d_model, d_model, 4, 3)
@@ -157,7 +160,7 @@ class DABDETR(nn.Module):
         h, w = feat.shape[-2:]
         pad = ~valid_mask(image_sizes, images.shape[-2], images.shape[-1], feat.device)
         pad = F.interpolate(pad[:, None].float(), size=(h, w)).bool()[:, 0]
-        pos = memory_positions(pad, self.d_model // 2, self.pos_temperature).to(feat.dtype)
+        pos = memory_positions(pad, self.d_model // 2, self.memory_temperature).to(feat.dtype)
         src = self.input_proj(feat).flatten(2).transpose(1, 2)
         pad_mask = pad.flatten(1) if pad.any() else None
         return EncoderOutput(self.encoder(src, pos, pad_mask), pos, pad_mask)

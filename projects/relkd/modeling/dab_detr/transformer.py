@@ -162,6 +162,7 @@ class Encoder(nn.Module):
             EncoderLayer(d, nhead, ffn, dropout, activation) for _ in range(num_layers)
         )
         self.query_scale = MLP(d, d, d, 2)
+        xavier_init(self)  # as the official code initialises its transformer
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor, pad_mask) -> torch.Tensor:
         """``(B, S, d)`` -> ``(B, S, d)``."""
@@ -201,6 +202,7 @@ class AnchorDecoder(nn.Module):
         self.query_scale = MLP(d, d, d, 2)
         self.ref_point_head = MLP(2 * d, d, d, 2)
         self.ref_anchor_head = MLP(d, d, 2, 2) if modulate_hw else None
+        xavier_init(self)  # as the official code initialises its transformer
 
     def forward(
         self,
@@ -224,6 +226,14 @@ class AnchorDecoder(nn.Module):
         Returns:
             ``hs`` ``(L, B, N, d)`` normalised decoder states and ``boxes`` ``(L, B, N, 4)``
             sigmoided cxcywh, one per layer.
+
+        As in the official DAB-DETR code, two boxes come from each layer's state:
+        - the next layer's anchor, ``sigmoid(bbox_embed(tgt) + logit(ref))`` from the layer's
+          output before the decoder's final LayerNorm, detached before the next layer uses it;
+        - the reported box, ``sigmoid(bbox_embed(norm(tgt)) + logit(prev))`` where ``prev`` is
+          the previous layer's anchor *before* detaching (the learned anchors for layer 0).
+          So a layer's box loss also trains the layer before it ("look forward once"), and
+          layer 1's reaches the learned anchors through layer 0's refinement.
         """
         d = self.d
         sides = None if cache is None else cache.get("memory_side")
@@ -233,6 +243,7 @@ class AnchorDecoder(nn.Module):
                 cache["memory_side"] = sides
         tgt = memory.new_zeros(anchors.shape[0], anchors.shape[1], d)
         ref = anchors.sigmoid()
+        prev = ref  # the reference the reported box of this layer refines, not detached
         states, boxes = [], []
         for i, layer in enumerate(self.layers):
             sine = anchor_embed(ref, d // 2, self.temperature).to(memory.dtype)
@@ -251,8 +262,18 @@ class AnchorDecoder(nn.Module):
                 )
             tgt = layer(tgt, sides[i], pad_mask, query_pos, sine_xy)
             out = self.norm(tgt)
-            new_ref = (bbox_embed(out) + inverse_sigmoid(ref)).sigmoid()
             states.append(out)
-            boxes.append(new_ref)
-            ref = new_ref.detach()
+            boxes.append((bbox_embed(out) + inverse_sigmoid(prev)).sigmoid())
+            if i < len(self.layers) - 1:  # the last layer's next anchor would go unused
+                prev = (bbox_embed(tgt) + inverse_sigmoid(ref)).sigmoid()
+                ref = prev.detach()
         return torch.stack(states), torch.stack(boxes)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """``xavier_uniform_`` on every parameter of ``module`` with more than one dimension, as the
+    official DAB-DETR code initialises its transformer (PyTorch's Linear default would be
+    Kaiming-uniform with a = sqrt(5), a narrower range)."""
+    for p in module.parameters():
+        if p.dim() > 1:
+            nn.init.xavier_uniform_(p)
