@@ -13,8 +13,8 @@ recovered, s/iter) and
 and whose saved model config equals what its config builds now, is reused, so an interrupted
 invocation continues where it stopped and a changed config trains again.
 
-The default schedule, ``cpu``, is sized to finish within 90 minutes on a 2-core CPU with
-``--jobs 2`` (RetinaNet and Faster R-CNN); ``full`` is the digits configs' own schedules and
+The default schedule, ``cpu``, was sized to finish within 90 minutes on a 2-core CPU with
+``--jobs 2`` and two seeds (RetinaNet and Faster R-CNN); ``full`` is the digits configs' own schedules and
 adds DAB-DETR; ``--scale`` multiplies either (a longer run on a GPU).
 
     python tools/quality.py                                   # the 90-minute CPU table
@@ -59,7 +59,9 @@ LABELS = {
 # (teacher, student) iterations, by schedule and detector.
 # "full": the digits configs' own schedules (4.8 h from nothing on the 2-core CPU, 2 seeds);
 # DAB-DETR's are the shortest at which its R18 baseline is clearly non-zero on a CPU (1.7 AP).
-# "cpu": the 90-minute table on the 2-core CPU with --jobs 2 (BENCHMARKS.md has the timing).
+# "cpu": sized as a 90-minute table on the 2-core CPU with --jobs 2 (62 min measured with two
+# seeds, before the digits RetinaNet moved to p2-p6; BENCHMARKS.md). The default is now three
+# seeds, whose time on this schedule is not measured yet.
 # The RetinaNet teacher keeps the configs' 2,500 iterations (the cheaper teacher, and the
 # demo's); Faster R-CNN's detector learns fastest and takes the larger cut. DAB-DETR has no CPU
 # schedule: on a CPU its full one alone takes about 3.4 core-hours for a 1.7-AP baseline.
