@@ -1,19 +1,20 @@
 """Named features: every ResNet stage is available, also those an FPN does not consume."""
 
 import torch
+from detectron2 import model_zoo
 from detectron2.config import instantiate
 
 from relkd.utils.features import capture_features, feature_shapes
 
-from .conftest import load_cfg
-
 
 def test_retinanet_backbone_exposes_res2_it_does_not_output():
-    model = instantiate(load_cfg("digits/retinanet_R18_student.py").model).eval()
+    # detectron2's COCO RetinaNet (the papers' p3-p7); the digits configs use p2-p6 (issue 16)
+    cfg = model_zoo.get_config("common/models/retinanet.py").model
+    model = instantiate(cfg).eval()
     bottom_up = model.backbone.bottom_up
     assert "res2" not in bottom_up.output_shape()  # RetinaNet's FPN starts at res3
     shapes = feature_shapes(model.backbone)
-    assert shapes["res2"].stride == 4 and shapes["res2"].channels == 32
+    assert shapes["res2"].stride == 4 and shapes["res2"].channels == 256
     assert shapes["res3"].stride == 8 and shapes["p3"].stride == 8
     x = torch.randn(1, 3, 64, 64)
     got = capture_features(model.backbone, x, ["res2", "res3", "p3"])

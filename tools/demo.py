@@ -98,7 +98,7 @@ def main(argv=None) -> str:
     def job(label, name, extra):
         def fn(threads):
             cfg, where = run(name)
-            print(f"[demo] {label}: training, log in {where}", flush=True)
+            print(f"[demo] {label}: training, log in {where}\n", end="", flush=True)
             done[label] = train(cfg, where, extra, args.quick, threads)
 
         return Job(label, fn)

@@ -14,8 +14,8 @@ and whose saved model config equals what its config builds now, is reused, so an
 invocation continues where it stopped and a changed config trains again.
 
 The default schedule, ``cpu``, was sized to finish within 90 minutes on a 2-core CPU with
-``--jobs 2`` and two seeds (RetinaNet and Faster R-CNN); ``full`` is the digits configs' own schedules and
-adds DAB-DETR; ``--scale`` multiplies either (a longer run on a GPU).
+``--jobs 2`` and two seeds (RetinaNet and Faster R-CNN); ``full`` is the digits configs' own
+schedules and adds DAB-DETR; ``--scale`` multiplies either (a longer run on a GPU).
 
     python tools/quality.py                                   # the 90-minute CPU table
     python tools/quality.py --detectors retinanet --methods fgfi drkd --seeds 0

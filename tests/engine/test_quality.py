@@ -140,7 +140,8 @@ def test_the_plan_runs_teachers_before_their_students_in_every_slot(quality, mon
     assert deps["retinanet/baseline/1"] == set()  # a baseline needs no teacher
     run_jobs(jobs, args.jobs)
     order = [entry[0] for entry in log]
-    assert len(order) == len(set(order)) == 2 * (1 + 3 * 2)  # each job once
+    assert len(order) == len(set(order)) == 2 * (1 + 3 * len(args.seeds))  # each job once
+    assert args.seeds == [0, 1, 2]
     # the teachers start first, as others wait on them; no distilled run before its teacher
     assert set(order[:2]) == {"retinanet/teacher", "faster_rcnn/teacher"}
     for i, key in enumerate(order):
@@ -151,7 +152,7 @@ def test_the_plan_runs_teachers_before_their_students_in_every_slot(quality, mon
     assert ("retinanet/teacher", 2, t_rn, ()) in log
     assert ("faster_rcnn/drkd/1", 2, quality.SCHEDULES["cpu"]["faster_rcnn"][1], ()) in log
     # every summary lands in its row, seeds in order
-    assert [r["results"]["bbox"]["AP"] for r in raw["retinanet"]["drkd"]] == [0.0, 1.0]
+    assert [r["results"]["bbox"]["AP"] for r in raw["retinanet"]["drkd"]] == [0.0, 1.0, 2.0]
     assert raw["faster_rcnn"]["teacher"][0]["results"]["bbox"]["AP"] == 10.0
     ckpt = raw["retinanet"]["fgfi"][0]["ckpt"]
     assert ckpt == os.path.join(quality.teacher_dir("retinanet", args, t_rn), "model_final.pth")

@@ -119,9 +119,9 @@ def test_duplicate_loss_keys_raise(teacher_ckpt):
 
 def test_unknown_feature_lists_available(teacher_ckpt):
     cfg = distill_cfg("retinanet", teacher_ckpt)
-    cfg.model.distillers = [{"_target_": FeatureMSE, "student_features": ["p2"]}]
+    cfg.model.distillers = [{"_target_": FeatureMSE, "student_features": ["p7"]}]
     with pytest.raises(
-        ValueError, match=r"student produces no feature\(s\) \['p2'\]; available: .*'p3'.*'res5'"
+        ValueError, match=r"student produces no feature\(s\) \['p7'\]; available: .*'p2'.*'res5'"
     ):
         instantiate(cfg.model)
 
@@ -156,6 +156,12 @@ def test_distilled_configs_cover_every_method():
     assert "dab_detr_R18_kd_detr.py" in DISTILLED
 
 
+def _term_weight(distiller, key: str) -> float:
+    """The weight a distiller gives the term logged as ``key`` (1 when it has no per-term ones)."""
+    term = key.removeprefix(f"loss_{distiller.name}_")
+    return getattr(distiller, "weights", {}).get(term, 1.0)
+
+
 @pytest.mark.parametrize("name", DISTILLED)
 def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch):
     det = detector_of(name)
@@ -172,7 +178,12 @@ def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch
     timed = {f"relkd/{d.name}/ms" for d in model.distillers} | {"relkd/teacher/ms"}
     assert timed <= set(storage.histories())
     assert all(torch.isfinite(v) for v in losses.values())
-    assert all(losses[k].item() > 0 for k in keys), {k: losses[k].item() for k in keys}
+    # a term the config weights 0 (DRKD's released variant keeps only the instance relation)
+    # is exactly 0; every other term is positive
+    weighted = {k for d in model.distillers for k in d.loss_keys() if _term_weight(d, k) != 0}
+    assert weighted, keys
+    assert all(losses[k].item() > 0 for k in weighted), {k: losses[k].item() for k in keys}
+    assert all(losses[k].item() == 0 for k in set(keys) - weighted)
     sum(losses.values()).backward()
     # every distillation module is in the graph; all of them train, DRKD's teacher-side GloRe
     # and relation units included, except FGFI adapters of levels the mask left empty, whose
@@ -182,6 +193,12 @@ def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch
     nonzero = {n: bool(torch.count_nonzero(g)) for n, g in grads.items()}
     if "fgfi" in name:
         assert any(nonzero.values())
+    elif name == "retinanet_R18_drkd_released.py":
+        # only the instance-relation term reaches the loss: its units and adapter train, the
+        # pixel and instance modules get an exact 0 (weight 0, as in the released code)
+        relation = {n: v for n, v in nonzero.items() if "relation" in n}
+        assert relation and all(relation.values()), relation
+        assert not any(v for n, v in nonzero.items() if n not in relation)
     else:
         assert all(nonzero.values()), [n for n, v in nonzero.items() if not v]
     assert all(p.grad is None for p in model.teacher.model.parameters())

@@ -102,7 +102,9 @@ def train_run(
         f"train.output_dir={out}",
         *overrides,
     ]
-    print(f"\n[{tag}] $ {' '.join(cmd[1:])}", flush=True)
+    # one write per line (print writes the text and its newline separately): runs started from
+    # several threads do not interleave their lines
+    print(f"\n[{tag}] $ {' '.join(cmd[1:])}\n", end="", flush=True)
     t0 = time.time()
     if threads is None:
         subprocess.run(cmd, cwd=REPO, check=True)
@@ -114,5 +116,5 @@ def train_run(
             proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
         if proc.returncode != 0:
             raise RuntimeError(f"[{tag}] {config} failed (exit {proc.returncode}); see {log}")
-    print(f"[{tag}] {out} finished in {time.time() - t0:.0f} s", flush=True)
+    print(f"[{tag}] {out} finished in {time.time() - t0:.0f} s\n", end="", flush=True)
     return load_summary(out)
