@@ -43,9 +43,11 @@ def run_script(script: str, *args: str, timeout: int = 600, check: bool = True):
     return proc
 
 
-def run_train_net(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_train_net(
+    *args: str, timeout: int = 600, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run ``train_net.py`` from the command line as a user would."""
-    return run_script("train_net.py", *args, timeout=timeout)
+    return run_script("train_net.py", *args, timeout=timeout, check=check)
 
 
 def load_tool(tool: str):

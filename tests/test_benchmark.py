@@ -156,3 +156,13 @@ def test_frozen_norms_are_set_to_their_batch_statistics(digits_batch):
         # weight 1, bias 0: each channel comes out standardised on the calibration batch
         assert out.mean((0, 2, 3)).abs().max() < 1e-3, i
         assert (out.var((0, 2, 3)) - 1).abs().max() < 1e-2, i
+
+
+def test_a_config_without_teacher_is_refused_by_name():
+    # used to raise AttributeError: 'RetinaNet' object has no attribute 'teacher'
+    cfg = load_cfg("digits/retinanet_R18_student.py")
+    args = bench.parse_args(["configs/digits/retinanet_R18_student.py", "--random-teacher"])
+    with pytest.raises(
+        SystemExit, match=r"model \(RetinaNet\) has no teacher; .* give a distilled"
+    ):
+        bench.build(cfg, args, "cpu")

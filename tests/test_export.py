@@ -118,3 +118,24 @@ def test_export_refuses_a_non_checkpoint(tmp_path):
     proc = run_tool("export_student.py", str(bad), str(tmp_path / "x.pth"), check=False)
     assert proc.returncode != 0 and "not a detectron2 checkpoint" in proc.stderr
     assert not os.path.exists(tmp_path / "x.pth")
+
+
+def test_weights_that_do_not_load_into_the_config_are_removed(tmp_path):
+    # used to raise TeacherLoadError and leave the file that does not load behind
+    model = instantiate(load_cfg("digits/retinanet_R18_student.py").model)
+    DetectionCheckpointer(model, str(tmp_path)).save("model_final")
+    out = tmp_path / "student.pth"
+    proc = run_tool(
+        "export_student.py",
+        str(tmp_path / "model_final.pth"),
+        str(out),
+        "--config-file",
+        "configs/digits/faster_rcnn_R18_student.py",  # another detector's config
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert f"[export] removed {out}: the exported weights do not load into the student of" in (
+        proc.stderr
+    )
+    assert "Student checkpoint" in proc.stderr  # the strict load's own list of bad keys follows
+    assert not out.exists()

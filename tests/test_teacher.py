@@ -49,6 +49,18 @@ def test_unreadable_file(tmp_path):
         Teacher(config=TEACHER_CFG, weights=str(p))
 
 
+def test_a_text_file_names_the_error_type_and_what_is_expected(tmp_path):
+    # torch's message for this file is a bare "101", which was all the error said
+    p = tmp_path / "notes.pth"
+    p.write_text("hello world\n")
+    with pytest.raises(
+        TeacherLoadError,
+        match=r"notes.pth' is unreadable \((KeyError|UnpicklingError): .*\); expected a checkpoint "
+        r"saved by detectron2",
+    ):
+        Teacher(config=TEACHER_CFG, weights=str(p))
+
+
 def test_wrong_keys_are_named(saved_teacher, tmp_path):
     path, _ = saved_teacher
     ckpt = torch.load(path, weights_only=False)

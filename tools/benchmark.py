@@ -138,6 +138,13 @@ def build(cfg, args, device):
     from relkd.teacher import resolve_path
     from relkd.utils.export import student_config, student_state
 
+    if "teacher" not in cfg.model:
+        target = cfg.model.get("_target_")
+        raise SystemExit(
+            f"benchmark: the config's model ({getattr(target, '__name__', target)}) has no "
+            "teacher; the benchmark measures distillation overhead: give a distilled config "
+            "(configs/digits/<detector>_R18_<method>.py)"
+        )
     if args.random_teacher:
         tcfg = LazyConfig.load(resolve_path(cfg.model.teacher.config))
         cfg.model.teacher = L(Teacher)(model=tcfg.model)

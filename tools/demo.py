@@ -10,7 +10,11 @@ Prints one table and writes it to ``<output-root>/demo_<detector>.md``.
     python tools/demo.py                        # RetinaNet + FGFI (BENCHMARKS.md has the time)
     python tools/demo.py --method hgd           # HGD-R, or drkd, feature_mse
     python tools/demo.py --detector faster_rcnn
-    python tools/demo.py --quick                # a few iterations of each: checks the plumbing
+    python tools/demo.py --quick                # 4 iterations of each (about 80 s): checks the
+                                                # plumbing, in output/digits_quick
+
+A quick run writes under its own root, never where a full run reads its cached teacher; a cached
+teacher trained for other than its config's iterations is refused with the flag to retrain it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
 
+QUICK_ITERS = 4
 METHODS = {"fgfi": "FGFI", "hgd": "HGD-R", "drkd": "DRKD", "feature_mse": "FeatureMSE"}
 
 
@@ -29,10 +34,41 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--detector", choices=("retinanet", "faster_rcnn"), default="retinanet")
     p.add_argument("--method", choices=sorted(METHODS), default="fgfi", help="the distiller")
-    p.add_argument("--output-root", default=os.path.join(REPO, "output", "digits"))
+    p.add_argument(
+        "--output-root",
+        default=None,
+        help="default: output/digits, output/digits_quick with --quick (a quick teacher is "
+        "untrained: full runs must never reuse it)",
+    )
     p.add_argument("--retrain-teacher", action="store_true", help="ignore a cached teacher")
     p.add_argument("--quick", action="store_true", help="4 iterations per run (plumbing check)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.output_root is None:
+        args.output_root = os.path.join(REPO, "output", "digits_quick" if args.quick else "digits")
+    return args
+
+
+def cached_teacher(config: str, out: str, quick: bool) -> dict | None:
+    """The summary of the teacher cached in ``out``, or ``None`` when there is none.
+
+    Raises ``SystemExit`` when it was trained for other than the iterations this demo would
+    train it for (a quick teacher in a full run's folder, or one from a shortened config).
+    """
+    from relkd.engine import runs
+
+    ckpt = os.path.join(out, "model_final.pth")
+    if not (os.path.isfile(ckpt) and os.path.isfile(os.path.join(out, "summary.json"))):
+        return None
+    summary = runs.load_summary(out)
+    want = QUICK_ITERS if quick else int(runs.load_config(config).train.max_iter)
+    got = summary.get("iterations")
+    if got != want:
+        raise SystemExit(
+            f"[demo] the cached teacher {ckpt} was trained for {got} iterations, this demo "
+            f"trains it for {want} ({config}); pass --retrain-teacher to train it again, or "
+            "--output-root for another folder"
+        )
+    return summary
 
 
 def train(config: str, out: str, extra: list[str], quick: bool, threads=None) -> dict:
@@ -42,7 +78,7 @@ def train(config: str, out: str, extra: list[str], quick: bool, threads=None) ->
         # a 4-iteration teacher is untrained by design: no preflight
         extra = [
             *extra,
-            "train.max_iter=4",
+            f"train.max_iter={QUICK_ITERS}",
             "train.log_period=1",
             "dataloader.train.num_workers=0",
             "train.teacher_preflight.enabled=False",
@@ -66,7 +102,6 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
 def main(argv=None) -> str:
     args = parse_args(argv)
     from relkd.data import build_digits_det
-    from relkd.engine import runs
 
     print("[demo] digits_det: building or reusing the embedded dataset ...", flush=True)
     print(f"[demo] digits_det at {build_digits_det()}", flush=True)
@@ -77,10 +112,10 @@ def main(argv=None) -> str:
 
     config, out = run(f"{args.detector}_R50_teacher")
     teacher_ckpt = os.path.join(out, "model_final.pth")
-    cached = os.path.isfile(teacher_ckpt) and os.path.isfile(os.path.join(out, "summary.json"))
-    if cached and not args.retrain_teacher:
+    cached = None if args.retrain_teacher else cached_teacher(config, out, args.quick)
+    if cached is not None:
         print(f"[demo] reusing the cached teacher {teacher_ckpt}", flush=True)
-        rows = [("teacher (cached)", config, runs.load_summary(out))]
+        rows = [("teacher (cached)", config, cached)]
     else:
         rows = [("teacher", config, train(config, out, [], args.quick))]
 

@@ -76,7 +76,16 @@ def main(argv=None) -> dict:
             raise FileNotFoundError(f"export_student: no config {config!r}")
         print("[export] no config beside the checkpoint: the plain-class load was not checked")
         return result
-    cfg, model = build_plain(config, args.out, args.opts)
+    from relkd.teacher import TeacherLoadError
+
+    try:
+        cfg, model = build_plain(config, args.out, args.opts)
+    except TeacherLoadError as e:
+        os.remove(args.out)  # weights that do not load must not be left for a user to deploy
+        raise SystemExit(
+            f"[export] removed {args.out}: the exported weights do not load into the student of "
+            f"{config}: {e}"
+        ) from None
     print(f"[export] loads into {type(model).__name__} with no missing or unexpected keys")
     if args.trace:
         image = first_test_image(cfg)

@@ -1,8 +1,8 @@
 """digits_det: ResNet-18 RetinaNet student distilled with HGD-R from the ResNet-50 teacher.
 
 HGD-R is relkd's reconstruction of HGD from its abstract (METHODS.md section 4), not the
-paper's method. All four bottom-up stages res2-res5 (res2 is computed by the ResNet although
-the RetinaNet FPN does not use it), GT-box micro re-weighting, balanced macro weights.
+paper's method. All four bottom-up stages res2-res5, GT-box micro re-weighting, balanced macro
+weights.
 """
 
 from detectron2.config import LazyCall as L

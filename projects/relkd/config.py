@@ -52,7 +52,10 @@ def add_relkd_config(cfg: CfgNode) -> None:
         RELKD.DISTILLERS: distiller class names, e.g. ``["FGFI", "DRKD"]``.
         RELKD.DISTILLER_ARGS.<NAME>: keyword arguments of distiller ``<NAME>``.
         RELKD.NONFINITE: ``"raise"`` or ``"skip"`` (see ``DistillMixin``).
+        RELKD.MAX_CONSECUTIVE_SKIPS: with ``"skip"``, the most iterations skipped in a row.
     """
+    from .meta_arch.distill import MAX_CONSECUTIVE_SKIPS  # here: meta_arch imports this module
+
     cfg.RELKD = CfgNode()
     cfg.RELKD.TEACHER = CfgNode()
     cfg.RELKD.TEACHER.CONFIG = ""
@@ -60,6 +63,7 @@ def add_relkd_config(cfg: CfgNode) -> None:
     cfg.RELKD.DISTILLERS = []
     cfg.RELKD.DISTILLER_ARGS = CfgNode(new_allowed=True)
     cfg.RELKD.NONFINITE = "raise"
+    cfg.RELKD.MAX_CONSECUTIVE_SKIPS = MAX_CONSECUTIVE_SKIPS
 
 
 def _plain(value):
@@ -114,8 +118,8 @@ def build_distillers(cfg: CfgNode) -> list:
 
 
 def relkd_kwargs(cfg: CfgNode) -> dict:
-    """The ``teacher``, ``distillers`` and ``nonfinite`` arguments of a distilling
-    meta-architecture, from a yacs config with ``RELKD``."""
+    """The ``teacher``, ``distillers``, ``nonfinite`` and ``max_consecutive_skips`` arguments
+    of a distilling meta-architecture, from a yacs config with ``RELKD``."""
     if "RELKD" not in cfg:
         raise KeyError(
             f"cfg.MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} needs cfg.RELKD: call "
@@ -125,4 +129,5 @@ def relkd_kwargs(cfg: CfgNode) -> dict:
         "teacher": build_teacher(cfg),
         "distillers": build_distillers(cfg),
         "nonfinite": cfg.RELKD.NONFINITE,
+        "max_consecutive_skips": cfg.RELKD.MAX_CONSECUTIVE_SKIPS,
     }

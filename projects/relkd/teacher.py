@@ -105,7 +105,11 @@ def load_strict(model: nn.Module, weights: str, what: str = "Teacher") -> None:
     except TeacherLoadError:
         raise
     except Exception as e:  # torch/pickle/IO raise many types; keep the cause chained
-        raise TeacherLoadError(f"{what} checkpoint {weights!r} is unreadable: {e}") from e
+        # torch's own message can be a bare "101" (a text file read as a pickle): name the type
+        raise TeacherLoadError(
+            f"{what} checkpoint {weights!r} is unreadable ({type(e).__name__}: {e}); expected a "
+            "checkpoint saved by detectron2 (.pth), torch.save or the model zoo (.pkl)"
+        ) from e
 
 
 class Teacher:

@@ -202,3 +202,18 @@ def test_instance_terms_equal_the_image_by_image_definition():
                 ins = ins + feature_distance(c, e)
     assert out["loss_drkd_relation"].item() == pytest.approx(4e-3 * rel.item(), rel=1e-5)
     assert out["loss_drkd_instance"].item() == pytest.approx(2.4e-3 * ins.item(), rel=1e-5)
+
+
+def test_a_student_without_fpn_is_told_about_the_levels_not_only_num_nodes():
+    # a C4 student (one anchor level, res4) with DRKD's five-level defaults used to get only
+    # "5 num_nodes [...] for 1 pixel_levels ['res4']"
+    shapes = {"res4": ShapeSpec(channels=16, stride=16)}
+    with pytest.raises(
+        ValueError,
+        match=r"5 num_nodes \[64, 64, 256, 256, 256\] for 1 pixel_levels \['res4'\] \(the "
+        r"student's anchor levels, .* one entry per level of an FPN p2-p6: for a student without",
+    ):
+        DRKD().setup(shapes, shapes, anchor_levels=["res4"])
+    d = DRKD(pixel_levels=["res4"], num_nodes=[8])  # the fix the message gives
+    d.setup(shapes, shapes, anchor_levels=["res4"])
+    assert d.instance_levels == ["res4"]

@@ -1,9 +1,12 @@
 """tools/demo.py runs the three trainings and prints its table (a few iterations each)."""
 
+import json
 import os
 import subprocess
 
-from ..conftest import run_tool
+import pytest
+
+from ..conftest import REPO, load_tool, run_tool
 
 
 def _demo(out: str) -> subprocess.CompletedProcess:
@@ -28,3 +31,30 @@ def test_demo_quick(tmp_path):
     proc2 = _demo(out)
     assert "reusing the cached teacher" in proc2.stdout
     assert "configs/digits/retinanet_R50_teacher.py train.output_dir" not in proc2.stdout
+
+
+def test_quick_runs_write_where_full_runs_never_read():
+    demo = load_tool("demo")
+    assert demo.parse_args([]).output_root == os.path.join(REPO, "output", "digits")
+    assert demo.parse_args(["--quick"]).output_root == os.path.join(REPO, "output", "digits_quick")
+    assert demo.parse_args(["--quick", "--output-root", "x"]).output_root == "x"
+
+
+def _fake_teacher(out, iterations: int) -> None:
+    os.makedirs(out)
+    open(os.path.join(out, "model_final.pth"), "wb").close()
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump({"iterations": iterations, "results": {}, "sec_per_iter": None}, f)
+
+
+def test_a_cached_teacher_of_another_length_is_refused_with_the_flag(tmp_path):
+    demo = load_tool("demo")
+    config = "configs/digits/retinanet_R50_teacher.py"
+    out = str(tmp_path / "teacher")
+    assert demo.cached_teacher(config, out, quick=False) is None  # nothing cached yet
+    _fake_teacher(out, 4)  # what a quick demo used to leave in output/digits
+    with pytest.raises(SystemExit, match="trained for 4 iterations, this demo trains it for 2500"):
+        demo.cached_teacher(config, out, quick=False)
+    with pytest.raises(SystemExit, match="--retrain-teacher"):
+        demo.cached_teacher(config, out, quick=False)
+    assert demo.cached_teacher(config, out, quick=True)["iterations"] == 4

@@ -43,3 +43,49 @@ def test_small_gradients_unchanged():
 def test_rejects_non_positive():
     with pytest.raises(ValueError, match="max_norm must be > 0, got 0"):
         ClipGradNorm(0)
+
+
+def _stub_trainer(skipped=None):
+    from types import SimpleNamespace
+
+    from detectron2.utils.events import EventStorage
+
+    storage = EventStorage(0)
+    for i, (t, f, step) in enumerate([(10.0, 1.0, 0.1), (20.0, 2.0, 0.1), (30.0, 3.0, 0.1)]):
+        storage.iter = i
+        storage.put_scalar("relkd/teacher/ms", t)
+        storage.put_scalar("relkd/fgfi/ms", f)
+        storage.put_scalar("time", step)
+    model = SimpleNamespace(skipped_iters=skipped) if skipped is not None else SimpleNamespace()
+    return SimpleNamespace(storage=storage, iter=2, max_iter=3, model=model)
+
+
+def test_summary_has_the_distillation_times_overhead_bound_and_skips():
+    from relkd.engine.hooks import distill_times
+    from relkd.engine.loop import summarize
+
+    trainer = _stub_trainer(skipped=4)
+    assert distill_times(trainer.storage) == {"teacher": 20.0, "fgfi": 2.0}
+    assert distill_times(trainer.storage, window=1) == {"teacher": 30.0, "fgfi": 3.0}
+    summary = summarize(trainer, {})
+    assert summary["distill_ms"] == {"teacher": 20.0, "fgfi": 2.0}
+    # a 100 ms step of which 22 ms are the teacher's and the distiller's forward
+    assert summary["overhead_forward_only"] == pytest.approx(100 / 78)
+    assert summary["skipped_iters"] == 4
+    assert "skipped_iters" not in summarize(_stub_trainer(), {})  # a plain detector
+
+
+def test_the_times_line_is_printed_every_period(caplog):
+    import logging
+
+    from relkd.engine.hooks import DistillTimesPrinter
+
+    hook = DistillTimesPrinter(period=3)
+    hook.trainer = _stub_trainer()
+    with caplog.at_level(logging.INFO, logger="relkd"):
+        hook.after_step()  # iteration 2: the third, a period's end
+        hook.trainer.iter, hook.trainer.max_iter = 3, 10
+        hook.after_step()  # the fourth: nothing
+    assert [r.getMessage() for r in caplog.records] == [
+        "iter 2: distillation forward times fgfi 2 ms, teacher 20 ms"
+    ]

@@ -104,3 +104,40 @@ def test_teacher_gets_its_own_channel_order():
     assert torch.equal(seen[1], img)
     wrapper = _TeacherInStudentFormat(Fake(), "RGB")
     assert not wrapper.training and not wrapper.model.training
+
+
+def test_num_images_zero_names_the_setting_not_the_teacher(teacher_ckpt, tmp_path):
+    # used to evaluate nothing and blame the teacher ("AP 0.00 ... looks untrained")
+    cfg = distill_cfg("retinanet", teacher_ckpt, *PREFLIGHT, f"train.output_dir={tmp_path}")
+    cfg.train.teacher_preflight.num_images = 0
+    with pytest.raises(
+        ValueError,
+        match=r"train.teacher_preflight.num_images must be a whole "
+        r"number >= 1, got 0 \(to skip the preflight, set .*enabled=False\)",
+    ):
+        do_train(cfg)
+
+
+def test_the_message_counts_the_images_actually_seen(teacher_ckpt, tmp_path):
+    # an 8-image validation set used to be reported as "the first 100 images"
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from relkd.data import CLASS_NAMES
+
+    name = "relkd_test_val8"
+    if name not in DatasetCatalog.list():
+        DatasetCatalog.register(name, lambda: DatasetCatalog.get("digits_det_val")[:8])
+        MetadataCatalog.get(name).set(thing_classes=list(CLASS_NAMES))
+    cfg = distill_cfg(
+        "retinanet",
+        teacher_ckpt,
+        *PREFLIGHT,
+        "train.teacher_preflight.min_ap=101",
+        f"train.output_dir={tmp_path}",
+        f"dataloader.test.dataset.names={name}",
+        f"dataloader.evaluator.dataset_name={name}",
+        f"dataloader.evaluator.output_dir={tmp_path}/eval",
+    )
+    cfg.train.teacher_preflight.num_images = 100
+    with pytest.raises(TeacherPreflightError, match=r"on the first 8 validation images"):
+        do_train(cfg)

@@ -126,6 +126,18 @@ def test_unknown_feature_lists_available(teacher_ckpt):
         instantiate(cfg.model)
 
 
+def test_a_distiller_without_brackets_is_named(teacher_ckpt):
+    # used to surface torch's "ModuleList.extend should be called with an iterable"
+    cfg = distill_cfg("retinanet", teacher_ckpt)
+    cfg.model.distillers = {"_target_": FeatureMSE, "student_features": ["p3"]}
+    with pytest.raises(
+        TypeError,
+        match=r"distillers must be a list of Distillers, got a single FeatureMSE: write "
+        r"model.distillers = \[L\(FeatureMSE\)\(...\)\]",
+    ):
+        instantiate(cfg.model)
+
+
 def test_nonfinite_term_raises_with_name(built, digits_batch):
     _, model = built
     model.train()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import torch
@@ -17,11 +19,32 @@ def check_choice(owner: str, what: str, value, allowed) -> None:
 
 
 def check_nonnegative(owner: str, **values: float) -> None:
-    """Raise ``ValueError`` naming the first of ``owner``'s arguments that is not ``>= 0``
-    (NaN included)."""
+    """Raise ``ValueError`` naming the first of ``owner``'s arguments that is not a finite
+    number ``>= 0`` (a string from a command-line override, a bool, NaN and inf included)."""
     for what, value in values.items():
-        if not value >= 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(
+                f"{owner}: {what} must be a number, got {value!r} ({type(value).__name__})"
+            )
+        if not math.isfinite(value):
+            raise ValueError(f"{owner}: {what} must be a finite number, got {value}")
+        if value < 0:
             raise ValueError(f"{owner}: {what} must be >= 0, got {value}")
+
+
+def names_list(owner: str, what: str, value) -> list[str] | None:
+    """``value`` (a list of feature names, or ``None``) as a list; a bare string such as
+    ``student_features=p3`` from a command-line override is refused, not split into letters."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise ValueError(
+            f"{owner}: {what} must be a list of feature names, got {value!r}; "
+            f"write [{value!r}] for one name"
+            if isinstance(value, str)
+            else f"{owner}: {what} must be a list of feature names, got {value!r}"
+        )
+    return list(value)
 
 
 @dataclass
@@ -72,11 +95,10 @@ class Distiller(nn.Module):
 
     def __init__(self, *, loss_weight: float = 1.0, warmup_iters: int = 0):
         super().__init__()
-        if not loss_weight >= 0:
-            raise ValueError(f"{type(self).__name__}: loss_weight must be >= 0, got {loss_weight}")
-        if warmup_iters < 0:
+        check_nonnegative(type(self).__name__, loss_weight=loss_weight, warmup_iters=warmup_iters)
+        if warmup_iters != int(warmup_iters):
             raise ValueError(
-                f"{type(self).__name__}: warmup_iters must be >= 0, got {warmup_iters}"
+                f"{type(self).__name__}: warmup_iters must be a whole number, got {warmup_iters}"
             )
         self.loss_weight = float(loss_weight)
         self.warmup_iters = int(warmup_iters)

@@ -21,7 +21,7 @@ from ..layers.glore import GloRe
 from ..layers.relation import RELATION_FILTERS, InstanceRelation
 from ..losses.drkd import NORMS, feature_distance, grouped_distance
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, check_choice, check_nonnegative
+from .base import Distiller, DistillInputs, check_choice, check_nonnegative, names_list
 
 DEFAULT_NODES = (64, 64, 256, 256, 256)
 
@@ -31,7 +31,7 @@ class DRKD(Distiller):
 
     Args:
         pixel_levels: FPN levels for the pixel term; ``None``: the student's anchor levels
-            (p2-p6 for Faster R-CNN, p3-p7 for RetinaNet).
+            (p2-p6 for Faster R-CNN and the digits RetinaNet, p3-p7 for a COCO RetinaNet).
         num_nodes: GloRe node count per pixel level (code: 64, 64, 256, 256, 256).
         instance_levels: levels for RoIAlign; ``None``: the first two pixel levels.
         roi_size: RoIAlign output size (code: 3).
@@ -69,8 +69,8 @@ class DRKD(Distiller):
         check_nonnegative("DRKD", pr_weight=pr_weight, ir_weight=ir_weight, ins_weight=ins_weight)
         if roi_size < 1:
             raise ValueError(f"DRKD: roi_size must be >= 1, got {roi_size}")
-        self.pixel_levels = list(pixel_levels) if pixel_levels is not None else None
-        self.instance_levels = list(instance_levels) if instance_levels is not None else None
+        self.pixel_levels = names_list("DRKD", "pixel_levels", pixel_levels)
+        self.instance_levels = names_list("DRKD", "instance_levels", instance_levels)
         self.num_nodes = list(num_nodes)
         self.roi_size = roi_size
         self.relation_filter = relation_filter
@@ -87,16 +87,25 @@ class DRKD(Distiller):
         return {"student": names, "teacher": names, "anchors": False}
 
     def setup(self, student_shapes, teacher_shapes, *, anchor_levels=None) -> None:
-        if self.pixel_levels is None:
+        from_anchors = self.pixel_levels is None
+        if from_anchors:
             if not anchor_levels:
                 raise ValueError("DRKD: give pixel_levels (the student has no anchor levels)")
             self.pixel_levels = list(anchor_levels)
         if self.instance_levels is None:
             self.instance_levels = self.pixel_levels[:2]
         if len(self.num_nodes) != len(self.pixel_levels):
+            hint = (
+                " (the student's anchor levels, as pixel_levels is not given; the default "
+                "num_nodes has one entry per level of an FPN p2-p6: for a student without that "
+                "FPN give pixel_levels and num_nodes of equal length, e.g. pixel_levels=['res4'], "
+                "num_nodes=[64])"
+                if from_anchors
+                else ""
+            )
             raise ValueError(
                 f"DRKD: {len(self.num_nodes)} num_nodes {self.num_nodes} for "
-                f"{len(self.pixel_levels)} pixel_levels {self.pixel_levels}"
+                f"{len(self.pixel_levels)} pixel_levels {self.pixel_levels}{hint}"
             )
         super().setup(student_shapes, teacher_shapes)
         levels = self.required_features()["student"]

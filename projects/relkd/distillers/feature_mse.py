@@ -11,7 +11,7 @@ from ..layers.adapters import conv_adapter
 from ..losses.distances import masked_mse
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs
+from .base import Distiller, DistillInputs, names_list
 
 
 class FeatureMSE(Distiller):
@@ -42,8 +42,10 @@ class FeatureMSE(Distiller):
         name: str = "feature_mse",
     ):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
-        self.student_names = list(student_features)
-        self.teacher_names = list(teacher_features or student_features)
+        self.student_names = names_list("FeatureMSE", "student_features", student_features)
+        self.teacher_names = (
+            names_list("FeatureMSE", "teacher_features", teacher_features) or self.student_names
+        )
         if not self.student_names:
             raise ValueError("FeatureMSE: student_features is empty")
         if len(self.student_names) != len(self.teacher_names):

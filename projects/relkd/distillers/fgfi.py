@@ -14,7 +14,7 @@ from torch import nn
 from ..layers.adapters import conv_adapter
 from ..losses.fgfi import imitation_loss, imitation_masks
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs
+from .base import Distiller, DistillInputs, names_list
 
 
 def anchor_masks(
@@ -70,7 +70,7 @@ class FGFI(Distiller):
             raise ValueError(f"FGFI: psi must be in (0, 1], got {psi}")
         if not adapter_init_std > 0:
             raise ValueError(f"FGFI: adapter_init_std must be > 0, got {adapter_init_std}")
-        self.features = list(features) if features is not None else None
+        self.features = names_list("FGFI", "features", features)
         self.psi = float(psi)
         self.per_level_max = per_level_max
         self.adapter_relu = adapter_relu

@@ -26,7 +26,7 @@ from ..losses.hgd import (
 )
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, check_choice, check_nonnegative
+from .base import Distiller, DistillInputs, check_choice, check_nonnegative, names_list
 from .fgfi import anchor_masks
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ class HGD(Distiller):
 
     Args:
         levels: feature names distilled, each present in student and teacher with the same
-            stride (``res2``..``res5``, optionally ``p2``..``p6``). A RetinaNet's ``res2`` is
-            available although its FPN does not consume it.
+            stride (``res2``..``res5``, optionally ``p2``..``p6``). Every computed ResNet stage
+            is available, also one the FPN does not consume (``res2`` of a COCO RetinaNet).
         norm: ``"none"`` or ``"channel_std"`` (standardise both maps per channel over H, W).
         measure: ``"l2"`` (channel-mean squared error) or ``"smooth_l1"``.
         micro: foreground mask ``"box"`` (cells whose centre is inside a GT box) or ``"fgfi"``
@@ -78,7 +78,7 @@ class HGD(Distiller):
         name: str = "hgd",
     ):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
-        self.levels = list(levels)
+        self.levels = names_list("HGD", "levels", levels)
         if not self.levels or len(set(self.levels)) != len(self.levels):
             raise ValueError(f"HGD: levels must be non-empty and distinct, got {self.levels}")
         check_choice("HGD", "norm", norm, NORMS)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from detectron2.engine import HookBase
+
+logger = logging.getLogger("relkd")
 
 
 class ClipGradNorm(HookBase):
@@ -55,3 +59,31 @@ class NonFiniteSkip(HookBase):
                 p.grad.fill_(float("nan"))
             else:
                 p.grad = None
+
+
+def distill_times(storage, window: int | None = None) -> dict[str, float]:
+    """``{"teacher": ms, <distiller name>: ms}``: medians of the ``relkd/*/ms`` scalars over the
+    last ``window`` iterations (all when ``None``)."""
+    out = {}
+    for key, hist in storage.histories().items():
+        if key.startswith("relkd/") and key.endswith("/ms"):
+            n = window or len(hist.values())
+            out[key[len("relkd/") : -len("/ms")]] = hist.median(n)
+    return out
+
+
+class DistillTimesPrinter(HookBase):
+    """Every ``period`` iterations, one console line with the teacher's and each distiller's
+    time (medians over the period), next to detectron2's line of losses."""
+
+    def __init__(self, period: int):
+        self.period = int(period)
+
+    def after_step(self):
+        done = self.trainer.iter + 1
+        if self.period <= 0 or done % self.period and done != self.trainer.max_iter:
+            return
+        times = distill_times(self.trainer.storage, self.period)
+        if times:
+            parts = ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(times.items()))
+            logger.info(f"iter {self.trainer.iter}: distillation forward times {parts}")

@@ -21,10 +21,13 @@ from detectron2.engine import AMPTrainer, SimpleTrainer, create_ddp_model, defau
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
+from ..data.checks import check_boxes
 from ..data.samplers import ResumableTrainingSampler
-from .hooks import ClipGradNorm, NonFiniteSkip
+from .console import details
+from .hooks import ClipGradNorm, DistillTimesPrinter, NonFiniteSkip, distill_times
 from .preflight import teacher_preflight
 from .resume import RunState, StopAtIteration, TrainingStopped
+from .schedule_check import distiller_schedule
 
 logger = logging.getLogger("relkd")
 
@@ -53,7 +56,11 @@ def do_train(cfg, resume: bool = False) -> dict:
     """
     model = instantiate(cfg.model)
     model.to(cfg.train.device)
-    logger.info("Model:\n%s", model)
+    details(cfg.train.output_dir).info("Model:\n%s", model)  # log.txt only
+    teacher = getattr(model, "teacher", None)
+    if teacher is not None:
+        logger.info("Teacher: %s from %s", type(teacher.model).__name__, teacher.weights)
+    distiller_schedule(model, int(cfg.train.max_iter))
     preflight_ap = teacher_preflight(cfg, model)  # raises if the teacher looks untrained
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
@@ -95,9 +102,17 @@ def do_train(cfg, resume: bool = False) -> dict:
                 if main
                 else None
             ),
+            DistillTimesPrinter(cfg.train.log_period) if main else None,
             StopAtIteration(stop, checkpointer if main else None) if stop else None,
         ]
     )
+    if resume and not checkpointer.has_checkpoint():
+        logger.warning(
+            "--resume: no checkpoint to resume in %s; starting at iteration 0 from "
+            "train.init_checkpoint=%r",
+            cfg.train.output_dir,
+            cfg.train.init_checkpoint,
+        )
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
     start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
     # started now: creating the iterator draws from the torch RNG, as it did at iteration 0
@@ -152,6 +167,7 @@ def build_train_loader(cfg, seed: int, start_iter: int):
         return instantiate(loader_cfg)
     dataset = instantiate(loader_cfg.dataset)
     if isinstance(dataset, list):  # wrapped, so the config node holds it as an object
+        check_boxes(dataset)  # boxes the mapper would drop silently
         dataset = DatasetFromList(dataset, copy=False)
     per_rank = loader_cfg.total_batch_size // comm.get_world_size()
     loader_cfg.dataset = dataset
@@ -173,6 +189,17 @@ def summarize(trainer, results: dict) -> dict:
         "results": results,
         "peak_rss_mb": _peak_rss_mb(),
     }
+    times = distill_times(storage) if "time" in hist else {}
+    if times:
+        # medians over the run of each part's forward (the teacher's, each distiller's); their
+        # backward is in sec_per_iter only
+        summary["distill_ms"] = times
+        step_ms = summary["sec_per_iter"] * 1e3
+        # the step against the step without those forwards: a lower bound of the overhead
+        summary["overhead_forward_only"] = step_ms / max(step_ms - sum(times.values()), 1e-9)
+    skipped = getattr(_student(trainer.model), "skipped_iters", None)
+    if skipped is not None:  # a distilling model (0 when nothing was skipped)
+        summary["skipped_iters"] = skipped
     if torch.cuda.is_available():
         summary["max_cuda_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return summary

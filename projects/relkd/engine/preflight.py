@@ -91,7 +91,13 @@ def teacher_preflight(cfg, model) -> float | None:
     if cfg.dataloader.get("evaluator") is None:
         logger.warning("Teacher preflight skipped: cfg.dataloader.evaluator is not set")
         return None
-    num_images, min_ap = int(opts.get("num_images", 100)), float(opts.get("min_ap", 1.0))
+    num_images, min_ap = opts.get("num_images", 100), opts.get("min_ap", 1.0)
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(
+            f"train.teacher_preflight.num_images must be a whole number >= 1, got {num_images!r}"
+            " (to skip the preflight, set train.teacher_preflight.enabled=False)"
+        )
+    min_ap = float(min_ap)
     loader = instantiate(cfg.dataloader.test)
     batch = getattr(loader, "batch_size", None) or 1
     subset = _FirstBatches(loader, math.ceil(num_images / (batch * comm.get_world_size())))
@@ -101,12 +107,13 @@ def teacher_preflight(cfg, model) -> float | None:
         _TeacherInStudentFormat(teacher.model, student_format), subset, evaluator
     )
     ap = comm.all_gather((results or {}).get("bbox", {}).get("AP"))[0]
+    seen = sum(comm.all_gather(len(evaluator.ids)))  # fewer than asked on a small set
     if ap is None or (isinstance(ap, float) and math.isnan(ap)):
         ap = 0.0
-    logger.info(f"Teacher preflight: box AP {ap:.2f} on {num_images} validation images")
+    logger.info(f"Teacher preflight: box AP {ap:.2f} on {seen} validation images")
     if ap < min_ap:
         raise TeacherPreflightError(
-            f"Teacher preflight: the teacher's box AP is {ap:.2f} on the first {num_images} "
+            f"Teacher preflight: the teacher's box AP is {ap:.2f} on the first {seen} "
             f"validation images, below train.teacher_preflight.min_ap={min_ap}. It looks "
             f"untrained or mismatched (weights {teacher.weights!r}: other classes, another "
             "input format or pixel statistics?). Fix model.teacher, or set "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from detectron2.solver import WarmupParamScheduler
-from fvcore.common.param_scheduler import ConstantParamScheduler, MultiStepParamScheduler
+from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 
 def multistep_with_warmup(
@@ -29,14 +29,13 @@ def multistep_with_warmup(
         raise ValueError(f"multistep_with_warmup: steps must increase within (0, 1), got {steps}")
     # very short runs (tests, smoke runs) collapse milestones that round to the same iteration
     milestones = sorted({max(1, int(max_iter * s)) for s in steps} - {max_iter})
-    if milestones:
-        base = MultiStepParamScheduler(
-            values=[gamma**i for i in range(len(milestones) + 1)],
-            milestones=milestones,
-            num_updates=max_iter,
-        )
-    else:
-        base = ConstantParamScheduler(1.0)
+    # a multi-step schedule also when no milestone is left (one value): fvcore's constant
+    # scheduler refuses where == 1.0, which the warm-up evaluates when it spans the whole run
+    base = MultiStepParamScheduler(
+        values=[gamma**i for i in range(len(milestones) + 1)],
+        milestones=milestones or None,
+        num_updates=max_iter,
+    )
     return WarmupParamScheduler(
         base,
         warmup_factor=warmup_factor,

@@ -24,7 +24,7 @@ class DistillDABDETR(DistillMixin, DABDETR):
     Args:
         teacher: a frozen ``DABDETR`` teacher.
         distillers: e.g. ``[KDDETR()]``; feature distillers on backbone stages work too.
-        nonfinite: ``"raise"`` or ``"skip"`` (see ``DistillRetinaNet``).
+        nonfinite, max_consecutive_skips: see ``DistillRetinaNet``.
         **kwargs: ``DABDETR``'s keyword arguments.
     """
 

@@ -20,6 +20,9 @@ from ..utils.features import feature_shapes, record_features
 logger = logging.getLogger(__name__)
 
 NONFINITE = ("raise", "skip")
+# nonfinite="skip" stops the run after this many skipped iterations in a row: a broken input
+# (NaN images) would otherwise skip every iteration and end as a finished run
+MAX_CONSECUTIVE_SKIPS = 20
 
 
 class DistillMixin:
@@ -37,11 +40,14 @@ class DistillMixin:
         teacher: Teacher,
         distillers: Sequence[Distiller],
         nonfinite: str = "raise",
+        max_consecutive_skips: int = MAX_CONSECUTIVE_SKIPS,
         **kwargs,
     ):
         super().__init__(**kwargs)  # the detector's own constructor
         self._check_teacher(teacher)
-        self._init_distill(teacher, distillers, self._anchor_levels(), nonfinite)
+        self._init_distill(
+            teacher, distillers, self._anchor_levels(), nonfinite, max_consecutive_skips
+        )
         self._student_store: dict = {}
 
     @classmethod
@@ -103,10 +109,19 @@ class DistillMixin:
         distillers: Sequence[Distiller],
         anchor_levels: list[str],
         nonfinite: str = "raise",
+        max_consecutive_skips: int = MAX_CONSECUTIVE_SKIPS,
     ) -> None:
         if nonfinite not in NONFINITE:
             raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}")
+        if isinstance(max_consecutive_skips, bool) or not isinstance(max_consecutive_skips, int):
+            raise ValueError(
+                f"max_consecutive_skips must be a whole number, got {max_consecutive_skips!r}"
+            )
+        if max_consecutive_skips < 0:
+            raise ValueError(f"max_consecutive_skips must be >= 0, got {max_consecutive_skips}")
         self.nonfinite = nonfinite
+        self.max_consecutive_skips = max_consecutive_skips
+        self._skips_in_a_row = 0
         self.skip_update = False  # read by the NonFiniteSkip hook after backward
         self._bad_terms: list[str] = []
         self.skipped_iters = 0
@@ -114,6 +129,12 @@ class DistillMixin:
             raise TypeError(f"teacher must be a relkd.Teacher, got {type(teacher).__name__}")
         # a plain attribute: not a submodule, so not in state_dict(), parameters() or DDP
         self.teacher = teacher
+        if isinstance(distillers, nn.Module) or not isinstance(distillers, Sequence):
+            what = type(distillers).__name__
+            raise TypeError(
+                f"distillers must be a list of Distillers, got a single {what}: write "
+                f"model.distillers = [L({what})(...)]"
+            )
         self.distillers = nn.ModuleList(distillers)
         seen: dict[str, str] = {}
         for d in self.distillers:
@@ -228,9 +249,20 @@ class DistillMixin:
         if comm.get_world_size() > 1:
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         if not bad.item():
+            self._skips_in_a_row = 0
             return losses
         self.skip_update = True
         self.skipped_iters += 1
+        self._skips_in_a_row += 1
+        if self._skips_in_a_row > self.max_consecutive_skips:
+            # every rank counts the same all-reduced flag, so all of them stop here together
+            names = [k for k, v in losses.items() if not torch.isfinite(v).all()]
+            raise FloatingPointError(
+                f"{self._skips_in_a_row} iterations in a row up to iteration {self._iteration()} "
+                f"had non-finite losses ({', '.join(names) or 'on another rank'}); "
+                f"nonfinite='skip' stops after max_consecutive_skips={self.max_consecutive_skips}."
+                " Check the input data and the learning rate"
+            )
         logger.warning(
             "Skipping iteration %d (no update): non-finite distillation term(s) %s",
             self._iteration(),

@@ -18,6 +18,8 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
         distillers: distillers whose terms are added to the detection losses.
         nonfinite: ``"raise"`` (a non-finite distillation term stops training with its name
             and iteration) or ``"skip"`` (the iteration makes no update and is logged).
+        max_consecutive_skips: with ``"skip"``, stop with an error naming the non-finite
+            losses when more iterations than this are skipped in a row.
         **kwargs: GeneralizedRCNN's keyword arguments.
     """
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 # the arguments a distilling meta-architecture adds to its host detector's
-RELKD_ARGS = ("teacher", "distillers", "nonfinite")
+RELKD_ARGS = ("teacher", "distillers", "nonfinite", "max_consecutive_skips")
 DISTILLER_PREFIX = "distillers."
 
 
