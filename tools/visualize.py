@@ -6,16 +6,19 @@
 
 For each image ``i``:
 - ``detections_<i>.png``: teacher (left) and student (right) detections above
-  ``--score-thresh``;
+  ``--score-thresh``, with the GT boxes in green; a panel where nothing passes says so, with
+  the best score;
 - ``distance_<i>.png``: per backbone output level, the teacher-student mean squared feature
-  difference (one heat map per level, left to right, each scaled to its own maximum);
+  difference (one cyan heat map per level, left to right, labelled with its level and its
+  maximum, on one colour scale shared by the levels of the image);
 - ``fgfi_mask_<i>.png`` (configs with FGFI): the imitation mask of each FGFI level over the
-  image, with the GT boxes;
+  image, labelled with its level, with the GT boxes;
 - ``drkd_relation_<i>_<level>.png`` (configs with DRKD): the student's and the teacher's instance
   relation matrices side by side, axes labelled with the GT classes.
 
 The checkpoint (default: ``model_final.pth`` in the config's ``train.output_dir``) holds the
-student and its distillers; the teacher comes from the config, as in training.
+student and its distillers; the teacher comes from the config, as in training. The PNGs go to
+``vis/`` beside the checkpoint unless ``--output`` says otherwise.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def parse_args(argv=None):
     p.add_argument("--config-file", required=True)
     p.add_argument("--checkpoint", default="", help="default: <train.output_dir>/model_final.pth")
     p.add_argument("--num-images", type=int, default=2)
-    p.add_argument("--output", default="", help="default: <train.output_dir>/vis")
+    p.add_argument("--output", default="", help="default: vis/ beside the checkpoint")
     p.add_argument("--scale", type=int, default=4, help="pixels per input pixel in the PNGs")
     p.add_argument("--score-thresh", type=float, default=0.3)
     p.add_argument(
@@ -81,36 +84,80 @@ def upscale(a, scale: int):
     return np.kron(a, np.ones((scale, scale) + (1,) * (a.ndim - 2), dtype=a.dtype))
 
 
-def draw_detections(img, instances, names, thresh: float, scale: int, title: str):
+def detection_note(instances, thresh: float) -> str | None:
+    """What a detections panel says when no detection reaches ``thresh`` (``None`` otherwise)."""
+    if len(instances) and bool((instances.scores >= thresh).any()):
+        return None
+    best = f"best score {instances.scores.max():.2f}" if len(instances) else "no detections at all"
+    return f"nothing >= {thresh:g} ({best})"
+
+
+def draw_detections(img, instances, gt_boxes, names, thresh: float, scale: int, title: str):
     from detectron2.utils.visualizer import Visualizer
 
     keep = instances[instances.scores >= thresh].to("cpu")
-    vis = Visualizer(upscale(img, scale), scale=1.0)
+    base = draw_boxes(upscale(img, scale), gt_boxes, scale)  # GT first, under the detections
+    vis = Visualizer(base, scale=1.0)
     labels = [f"{names[c]} {s:.2f}" for c, s in zip(keep.pred_classes, keep.scores)]
     boxes = keep.pred_boxes.tensor.numpy() * scale
-    vis.overlay_instances(boxes=boxes, labels=labels)
-    return vis.draw_text(title, (4, 2), horizontal_alignment="left", color="w").get_image()
+    drawn = vis.overlay_instances(boxes=boxes, labels=labels).get_image()
+    note = detection_note(instances, thresh)
+    return label(drawn, title if note is None else f"{title}: {note}")
+
+
+def label(array, text: str):
+    """``array (H, W, 3)`` uint8 with ``text`` written at its top left on a dark band."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    im = Image.fromarray(np.ascontiguousarray(array))
+    draw = ImageDraw.Draw(im)
+    # Pillow's scalable default font: its fixed bitmap font drops the spaces at small sizes
+    font = ImageFont.load_default(size=max(11, im.height // 24))
+    x0, y0, x1, y1 = draw.textbbox((3, 2), text, font=font)
+    draw.rectangle((0, 0, x1 + 3, y1 + 2), fill=(0, 0, 0))
+    draw.text((3, 2), text, fill=(255, 255, 255), font=font)
+    return np.asarray(im)
+
+
+def shared_scale(maps: list) -> tuple[list, float]:
+    """``maps`` divided by their common maximum, and that maximum (levels stay comparable; a
+    coarse level of two cells is no longer solid at its own maximum)."""
+    vmax = max(float(m.max()) for m in maps)
+    return [m / max(vmax, 1e-12) for m in maps], vmax
+
+
+def draw_boxes(out, boxes, scale: int, colour=(0, 255, 0)):
+    """``out`` (upscaled image, modified) with ``boxes`` (input-pixel XYXY) as 1-pixel frames."""
+    for x0, y0, x1, y1 in boxes if boxes is not None else []:
+        x0, y0, x1, y1 = (int(round(v * scale)) for v in (x0, y0, x1, y1))
+        x1, y1 = min(x1, out.shape[1] - 1), min(y1, out.shape[0] - 1)
+        out[y0 : y1 + 1, [x0, x1]] = colour
+        out[[y0, y1], x0 : x1 + 1] = colour
+    return out
+
+
+# digits_det draws random ink on random backgrounds, so no single overlay colour stands out on
+# all of them (a red one vanished on red ink): the overlay both tints with cyan and dims the
+# image where the heat is low, which shows on any colour
+OVERLAY = (0, 255, 255)
+TINT, DIM = 0.5, 0.6
 
 
 def overlay(img, heat, scale: int, boxes=None):
-    """``img (H, W, 3)`` uint8 with ``heat (h, w)`` in [0, 1] as a red overlay (nearest upscale
-    to the image), GT boxes in green; ``(H * scale, W * scale, 3)``."""
+    """``img (H, W, 3)`` uint8 with ``heat (h, w)`` in [0, 1] (nearest upscale to the image):
+    cyan tint ``TINT * heat``, brightness ``1 - DIM * (1 - heat)``; GT boxes in green.
+    Returns ``(H * scale, W * scale, 3)`` uint8."""
     import numpy as np
     import torch.nn.functional as F
 
     h, w = img.shape[:2]
     heat = F.interpolate(heat[None, None].float(), size=(h, w), mode="nearest")[0, 0].numpy()
     base = upscale(img.astype(np.float32), scale)
-    red = np.zeros_like(base)
-    red[..., 0] = 255
-    a = upscale(heat, scale)[..., None] * 0.6
-    out = (base * (1 - a) + red * a).astype(np.uint8)
-    for x0, y0, x1, y1 in (boxes if boxes is not None else []):
-        x0, y0, x1, y1 = (int(round(v * scale)) for v in (x0, y0, x1, y1))
-        x1, y1 = min(x1, out.shape[1] - 1), min(y1, out.shape[0] - 1)
-        out[y0 : y1 + 1, [x0, x1]] = (0, 255, 0)
-        out[[y0, y1], x0 : x1 + 1] = (0, 255, 0)
-    return out
+    colour = np.broadcast_to(np.array(OVERLAY, dtype=np.float32), base.shape)
+    a = upscale(heat, scale)[..., None]
+    out = (base * (1 - TINT * a) + colour * TINT * a) * (1 - DIM * (1 - a))
+    return draw_boxes(out.round().astype(np.uint8), boxes, scale)
 
 
 def relation_figure(a_s, a_t, classes, names, path: str, level: str) -> None:
@@ -153,7 +200,7 @@ def main(argv=None) -> list[str]:
     register_digits_det()
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
     ckpt = args.checkpoint or os.path.join(cfg.train.output_dir, "model_final.pth")
-    out_dir = args.output or os.path.join(cfg.train.output_dir, "vis")
+    out_dir = args.output or os.path.join(os.path.dirname(os.path.abspath(ckpt)), "vis")
     os.makedirs(out_dir, exist_ok=True)
     model = load_model(cfg, ckpt)
     inputs = val_inputs(cfg, args.num_images, args.min_boxes)
@@ -166,19 +213,24 @@ def main(argv=None) -> list[str]:
         plain = [{"image": x["image"]} for x in inputs]
         teacher_out = model.teacher.frozen_model()(plain)
         student_out = model(plain)
-    for i, (img, t, s) in enumerate(zip(images, teacher_out, student_out)):
+    for i, (img, t, s, x) in enumerate(zip(images, teacher_out, student_out, inputs)):
+        gt = x["instances"].gt_boxes.tensor.tolist()
         panels = [
-            draw_detections(img, o["instances"], names, args.score_thresh, args.scale, who)
+            draw_detections(img, o["instances"], gt, names, args.score_thresh, args.scale, who)
             for o, who in ((t, "teacher"), (s, "student"))
         ]
         written.append(save(os.path.join(out_dir, f"detections_{i}.png"), np.hstack(panels)))
 
     distances = feature_distances(model, plain)
+    levels = [n for n, d in distances.items() if d is not None]
     for i, img in enumerate(images):
-        maps = [d[i] / d[i].max().clamp(min=1e-12) for d in distances.values() if d is not None]
-        if maps:
-            row = np.hstack([overlay(img, m, args.scale) for m in maps])
-            written.append(save(os.path.join(out_dir, f"distance_{i}.png"), row))
+        if levels:
+            maps, _ = shared_scale([distances[n][i] for n in levels])
+            row = [
+                label(overlay(img, m, args.scale), f"{n}: max {float(distances[n][i].max()):.3g}")
+                for n, m in zip(levels, maps)
+            ]
+            written.append(save(os.path.join(out_dir, f"distance_{i}.png"), np.hstack(row)))
     skipped = [n for n, d in distances.items() if d is None]
     if skipped:
         print(f"[visualize] no distance map for {skipped}: student and teacher channels differ")
@@ -189,7 +241,12 @@ def main(argv=None) -> list[str]:
             masks = d.masks(dist_inputs)
             for i, (img, x) in enumerate(zip(images, inputs)):
                 boxes = x["instances"].gt_boxes.tensor.tolist()
-                row = np.hstack([overlay(img, masks[f][i], args.scale, boxes) for f in d.features])
+                row = np.hstack(
+                    [
+                        label(overlay(img, masks[f][i], args.scale, boxes), f"FGFI mask {f}")
+                        for f in d.features
+                    ]
+                )
                 written.append(save(os.path.join(out_dir, f"fgfi_mask_{i}.png"), row))
         if isinstance(d, DRKD):
             for level in d.instance_levels:

@@ -90,3 +90,14 @@ def test_concurrent_builders(tmp_path):
     with open(f"{root}/train.json") as f:
         assert len(json.load(f)["images"]) == 12
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".shared-")]  # no leftovers
+
+
+def test_the_first_build_says_where_and_how_long_once(tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="relkd"):
+        root = build_digits_det(str(tmp_path / "d"), SMALL)
+        build_digits_det(str(tmp_path / "d"), SMALL)  # already there: nothing to say
+    lines = [r.getMessage() for r in caplog.records if r.name == "relkd"]
+    assert len(lines) == 1 and lines[0].startswith(f"digits_det built in {root} in ")
+    assert lines[0].endswith(" s (once)")
