@@ -29,3 +29,15 @@ def test_console_before_the_first_iteration_is_short_and_log_txt_has_the_rest(tm
     ):
         assert kept in log, kept
     assert "\x1b[" not in log
+
+
+def test_details_follow_the_output_dir_of_each_run(tmp_path):
+    # several do_train calls in one process: each run's model print goes to its own log.txt
+    from relkd.engine.console import details
+
+    details(str(tmp_path / "a")).info("first run")
+    details(str(tmp_path / "b")).info("second run")
+    details(None).info("nowhere")
+    a, b = (tmp_path / "a" / "log.txt").read_text(), (tmp_path / "b" / "log.txt").read_text()
+    assert "first run" in a and "second run" not in a
+    assert "second run" in b and "first run" not in b and "nowhere" not in a + b

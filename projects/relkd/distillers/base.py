@@ -38,12 +38,8 @@ def names_list(owner: str, what: str, value) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-        raise ValueError(
-            f"{owner}: {what} must be a list of feature names, got {value!r}; "
-            f"write [{value!r}] for one name"
-            if isinstance(value, str)
-            else f"{owner}: {what} must be a list of feature names, got {value!r}"
-        )
+        hint = f"; write [{value!r}] for one name" if isinstance(value, str) else ""
+        raise ValueError(f"{owner}: {what} must be a list of feature names, got {value!r}{hint}")
     return list(value)
 
 

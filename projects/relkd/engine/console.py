@@ -40,13 +40,19 @@ class _HoldBack(logging.Filter):
 
 
 def details(output_dir: str | None) -> logging.Logger:
-    """A logger that writes to ``<output_dir>/log.txt`` only (main process; nothing elsewhere)."""
+    """A logger that writes to ``<output_dir>/log.txt`` only (main process; nothing elsewhere).
+    A later call with another ``output_dir`` (several runs in one process) moves it there."""
     logger = logging.getLogger(DETAILS)
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    if output_dir and comm.is_main_process() and not logger.handlers:
+    path = os.path.abspath(os.path.join(output_dir, "log.txt")) if output_dir else None
+    files = [h for h in logger.handlers if isinstance(h, logging.FileHandler)]
+    for old in [h for h in files if h.baseFilename != path]:
+        logger.removeHandler(old)
+        old.close()
+    if path and comm.is_main_process() and not any(h.baseFilename == path for h in files):
         os.makedirs(output_dir, exist_ok=True)
-        handler = logging.FileHandler(os.path.join(output_dir, "log.txt"))
+        handler = logging.FileHandler(path)
         handler.setFormatter(
             logging.Formatter("[%(asctime)s %(name)s]: %(message)s", "%m/%d %H:%M:%S")
         )

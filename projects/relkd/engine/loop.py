@@ -106,7 +106,8 @@ def do_train(cfg, resume: bool = False) -> dict:
             StopAtIteration(stop, checkpointer if main else None) if stop else None,
         ]
     )
-    if resume and not checkpointer.has_checkpoint():
+    resuming = resume and checkpointer.has_checkpoint()
+    if resume and not resuming:
         logger.warning(
             "--resume: no checkpoint to resume in %s; starting at iteration 0 from "
             "train.init_checkpoint=%r",
@@ -114,7 +115,7 @@ def do_train(cfg, resume: bool = False) -> dict:
             cfg.train.init_checkpoint,
         )
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
-    start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
+    start_iter = trainer.iter + 1 if resuming else 0
     # started now: creating the iterator draws from the torch RNG, as it did at iteration 0
     trainer.data_loader = _Started(build_train_loader(cfg, run_state.sampler_seed, start_iter))
     if run_state.apply():

@@ -23,10 +23,8 @@ OPTIONAL_TRAIN_KEYS = ("stop_iter", "clip_grad_norm", "teacher_preflight")
 def _signature_names(fn) -> tuple[set[str], bool]:
     """Parameter names of ``fn`` and whether it also takes ``**kwargs``."""
     params = inspect.signature(fn).parameters.values()
-    names = {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD}
-    return names, len(names) < len(params) and any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in params
-    )
+    var_kw = [p.kind is inspect.Parameter.VAR_KEYWORD for p in params]
+    return {p.name for p, kw in zip(params, var_kw) if not kw}, any(var_kw)
 
 
 def _arguments(node) -> set[str] | None:
@@ -105,9 +103,9 @@ def check_overrides(cfg, overrides: Sequence[str]) -> list[str]:
             if part in node:
                 node = node[part] if not last else None
                 continue
-            allowed = _arguments(node)
             if key == f"train.{part}" and part in OPTIONAL_TRAIN_KEYS:
                 break
+            allowed = _arguments(node)
             if last and (allowed is None or part in allowed):
                 break  # an argument the node leaves at its default
             raise _refuse(key, ".".join(parts[:i]), part, list(node.keys()) + sorted(allowed or ()))
