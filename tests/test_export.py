@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
+import textwrap
 
+import numpy as np
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -21,7 +25,7 @@ from relkd.utils.export import (
     trace_student,
 )
 
-from .conftest import NO_PREFLIGHT, load_cfg, run_tool
+from .conftest import NO_PREFLIGHT, load_cfg, load_tool, run_tool
 
 CASES = {
     # config, overrides that make untrained heads still return detections
@@ -139,3 +143,102 @@ def test_weights_that_do_not_load_into_the_config_are_removed(tmp_path):
     )
     assert "Student checkpoint" in proc.stderr  # the strict load's own list of bad keys follows
     assert not out.exists()
+
+
+# --- student configs that load without relkd (yacs and LazyConfig runs) ---------------------
+
+NO_RELKD = "import sys; sys.modules['relkd'] = None  # `import relkd` fails from here on\n"
+
+
+def _without_relkd(code: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_RELKD + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_a_yacs_run_exports_a_student_for_default_predictor(tmp_path):
+    # the tool used to read a yacs config.yaml as a LazyConfig ("Missing key model") and exit 1
+    from detectron2.modeling import build_model
+
+    from .test_yacs import student_cfg, tiny_retinanet
+
+    teacher_yaml = tmp_path / "teacher.yaml"
+    teacher_yaml.write_text(tiny_retinanet(64).dump())
+    cfg = student_cfg((str(teacher_yaml), str(tmp_path / "unused_teacher.pth"), None))
+    torch.manual_seed(0)
+    model = build_model(cfg)  # the teacher checkpoint is not needed to build or export
+    DetectionCheckpointer(model, save_dir=str(tmp_path)).save("model_final")
+    (tmp_path / "config.yaml").write_text(cfg.dump())
+    out = str(tmp_path / "student.pth")
+    result = load_tool("export_student").main([str(tmp_path / "model_final.pth"), out])
+    assert result["config"] == str(tmp_path / "student.yaml")
+    proc = _without_relkd(f"""
+        import numpy as np
+        from detectron2.config import get_cfg
+        from detectron2.engine import DefaultPredictor
+        cfg = get_cfg()
+        cfg.merge_from_file({result["config"]!r})
+        predictor = DefaultPredictor(cfg)
+        out = predictor(np.full((64, 96, 3), 128, dtype=np.uint8))
+        print(type(predictor.model).__name__, cfg.MODEL.WEIGHTS, len(out["instances"]))
+        """)
+    assert proc.stdout.split()[:2] == ["RetinaNet", out]
+
+
+def test_a_digits_student_builds_from_its_exported_config_without_relkd(tmp_path, digits_batch):
+    cfg = load_cfg("digits/retinanet_R18_fgfi.py", "model.teacher.weights=/not/needed.pth")
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    DetectionCheckpointer(model, save_dir=str(tmp_path)).save("model_final")
+    LazyConfig.save(cfg, str(tmp_path / "config.yaml"))
+    out = str(tmp_path / "student.pth")
+    result = load_tool("export_student").main([str(tmp_path / "model_final.pth"), out])
+    image = tmp_path / "image.pt"
+    torch.save(digits_batch[0]["image"], image)
+    proc = _without_relkd(f"""
+        import torch
+        from detectron2.checkpoint import DetectionCheckpointer
+        from detectron2.config import LazyConfig, instantiate
+        cfg = LazyConfig.load({result["config"]!r})
+        model = instantiate(cfg.model).eval()
+        DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+        with torch.no_grad():
+            (out,) = model([{{"image": torch.load({str(image)!r})}}])
+        torch.save(out["instances"].scores, {str(tmp_path / "scores.pt")!r})
+        print(type(model).__name__)
+        """)
+    assert proc.stdout.split() == ["RetinaNet"]
+    plain = instantiate(student_config(cfg.model)).eval()
+    load_strict(plain, out)
+    with torch.no_grad():
+        (want,) = plain([{"image": digits_batch[0]["image"]}])
+    # the same computation in two processes: bitwise
+    assert torch.equal(torch.load(tmp_path / "scores.pt"), want["instances"].scores)
+
+
+def test_trace_example_from_an_image_file_when_the_dataset_is_not_registered(tmp_path):
+    # a dataset that only the user's .py config registers used to raise a bare KeyError
+    import cv2
+
+    cfg = load_cfg(
+        "digits/retinanet_R18_student.py",
+        "model.test_score_thresh=0.0",
+        'dataloader.test.dataset.names="my_private_set"',
+    )
+    torch.manual_seed(0)
+    DetectionCheckpointer(instantiate(cfg.model), save_dir=str(tmp_path)).save("model_final")
+    LazyConfig.save(cfg, str(tmp_path / "config.yaml"))
+    ckpt, out, ts = (str(tmp_path / n) for n in ("model_final.pth", "s.pth", "s.ts"))
+    tool = load_tool("export_student")
+    with pytest.raises(SystemExit, match="my_private_set.*not registered.*Pass --image FILE"):
+        tool.main([ckpt, out, "--trace", ts])
+    image = str(tmp_path / "digit.png")
+    cv2.imwrite(image, np.full((40, 56, 3), 200, dtype=np.uint8))
+    result = tool.main([ckpt, out, "--trace", ts, "--image", image])
+    assert os.path.isfile(ts) and result["trace_max_diff"] <= 1e-4
+    assert tuple(tool.example_image(cfg, image).shape) == (3, 40, 56)

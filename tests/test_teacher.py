@@ -1,5 +1,6 @@
 """Teacher: strict loading errors, freezing, re-normalisation and device following."""
 
+import logging
 import os
 
 import pytest
@@ -7,7 +8,8 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 
-from relkd import Teacher, TeacherLoadError
+from relkd import CheckpointLoadError, Teacher, TeacherLoadError
+from relkd.teacher import load_strict
 
 from .conftest import load_cfg
 
@@ -27,14 +29,28 @@ def saved_teacher(tmp_path_factory):
 def test_loads_exact_weights(saved_teacher):
     path, model = saved_teacher
     teacher = Teacher(config=TEACHER_CFG, weights=path)
+    assert not teacher.loaded and teacher.load() is teacher and teacher.loaded
     for (k, a), (_, b) in zip(model.state_dict().items(), teacher.model.state_dict().items()):
         assert torch.equal(a, b), k
 
 
 def test_missing_file_names_the_path(tmp_path):
     bad = str(tmp_path / "nope.pth")
+    teacher = Teacher(config=TEACHER_CFG, weights=bad)  # read at first use, not here
     with pytest.raises(TeacherLoadError, match="nope.pth"):
-        Teacher(config=TEACHER_CFG, weights=bad)
+        teacher.load()
+
+
+def test_a_student_load_error_is_not_a_teacher_error(tmp_path, saved_teacher):
+    # the tools load students with load_strict; its errors were all TeacherLoadError
+    path, _ = saved_teacher
+    student = instantiate(load_cfg("digits/retinanet_R18_student.py").model)
+    with pytest.raises(CheckpointLoadError, match="Student checkpoint .* does not match") as err:
+        load_strict(student, path, what="Student")
+    assert not isinstance(err.value, TeacherLoadError)
+    with pytest.raises(CheckpointLoadError, match="Student weights are empty"):
+        load_strict(student, "", what="Student")
+    assert issubclass(TeacherLoadError, CheckpointLoadError)  # except clauses for either work
 
 
 def test_empty_weights_rejected():
@@ -46,7 +62,7 @@ def test_unreadable_file(tmp_path):
     p = tmp_path / "garbage.pth"
     p.write_bytes(b"not a checkpoint")
     with pytest.raises(TeacherLoadError, match="unreadable"):
-        Teacher(config=TEACHER_CFG, weights=str(p))
+        Teacher(config=TEACHER_CFG, weights=str(p)).load()
 
 
 def test_a_text_file_names_the_error_type_and_what_is_expected(tmp_path):
@@ -58,7 +74,7 @@ def test_a_text_file_names_the_error_type_and_what_is_expected(tmp_path):
         match=r"notes.pth' is unreadable \((KeyError|UnpicklingError): .*\); expected a checkpoint "
         r"saved by detectron2",
     ):
-        Teacher(config=TEACHER_CFG, weights=str(p))
+        Teacher(config=TEACHER_CFG, weights=str(p)).load()
 
 
 def test_wrong_keys_are_named(saved_teacher, tmp_path):
@@ -69,17 +85,37 @@ def test_wrong_keys_are_named(saved_teacher, tmp_path):
     bad = tmp_path / "renamed.pth"
     torch.save(ckpt, bad)
     with pytest.raises(TeacherLoadError) as err:
-        Teacher(config=TEACHER_CFG, weights=str(bad))
+        Teacher(config=TEACHER_CFG, weights=str(bad)).load()
     msg = str(err.value)
     assert "missing keys ['head.cls_score.weight']" in msg
     assert "unexpected keys ['head.renamed_score.weight']" in msg
+
+
+def test_pixel_statistics_in_an_old_checkpoint_are_ignored_with_a_note(
+    saved_teacher, tmp_path, caplog
+):
+    # checkpoints saved by detectron2 in 2020 hold them; relkd used to refuse such a teacher
+    path, model = saved_teacher
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["model"]["pixel_mean"] = torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1)
+    ckpt["model"]["pixel_std"] = torch.tensor([4.0, 5.0, 6.0]).view(3, 1, 1)
+    old = tmp_path / "old.pth"
+    torch.save(ckpt, old)
+    with caplog.at_level(logging.INFO, logger="relkd.teacher"):
+        teacher = Teacher(config=TEACHER_CFG, weights=str(old)).load()
+    assert "ignoring ['pixel_mean', 'pixel_std'] in the checkpoint" in caplog.text
+    assert torch.equal(teacher.model.pixel_mean, model.pixel_mean)  # the config's values
+    ckpt["model"]["head.extra.weight"] = torch.zeros(1)  # a learned key stays refused
+    torch.save(ckpt, old)
+    with pytest.raises(TeacherLoadError, match=r"unexpected keys \['head.extra.weight'\]$"):
+        Teacher(config=TEACHER_CFG, weights=str(old)).load()
 
 
 def test_num_classes_mismatch(saved_teacher):
     path, _ = saved_teacher
     cfg = load_cfg("digits/retinanet_R50_teacher.py", "model.num_classes=5")
     with pytest.raises(TeacherLoadError, match="head.cls_score.weight.*num_classes"):
-        Teacher(config=cfg, weights=path)
+        Teacher(config=cfg, weights=path).load()
 
 
 def test_frozen_and_eval(saved_teacher):
@@ -141,6 +177,25 @@ def test_url_weights_are_not_checked_as_local_files(saved_teacher, monkeypatch):
     monkeypatch.setattr(
         type(DC(torch.nn.Linear(1, 1)).path_manager), "get_local_path", fake_local_path
     )
-    Teacher(config=TEACHER_CFG, weights="detectron2://zoo/model_final.pkl")
+    Teacher(config=TEACHER_CFG, weights="detectron2://zoo/model_final.pkl").load()
     assert seen == ["detectron2://zoo/model_final.pkl"]
     assert os.path.isfile(saved_teacher[0])
+
+
+def test_a_distilled_model_evaluates_without_the_teacher_checkpoint(tmp_path, digits_batch):
+    # --eval-only and export used to need the teacher checkpoint on disk
+    from relkd.engine import do_train
+
+    cfg = load_cfg(
+        "digits/retinanet_R18_fgfi.py",
+        f"model.teacher.weights={tmp_path / 'gone.pth'}",
+        f"train.output_dir={tmp_path}",
+        "dataloader.train.num_workers=0",
+    )
+    model = instantiate(cfg.model).eval()
+    with torch.no_grad():
+        (out,) = model([{"image": digits_batch[0]["image"]}])
+    assert "instances" in out and not model.teacher.loaded
+    with pytest.raises(TeacherLoadError, match="gone.pth"):
+        do_train(cfg)  # training stops at its start, before the preflight and the first step
+    assert not (tmp_path / "metrics.json").exists()

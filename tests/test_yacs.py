@@ -11,7 +11,7 @@ from detectron2.engine import DefaultTrainer
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from relkd import DistillRetinaNet, TeacherLoadError, add_relkd_config
+from relkd import DistillRetinaNet, Teacher, TeacherLoadError, add_relkd_config
 from relkd.distillers import FGFI
 
 
@@ -62,11 +62,7 @@ def test_build_model_makes_a_distilling_retinanet(teacher_files, digits_batch):
     cfg = student_cfg(teacher_files)
     model = DefaultTrainer.build_model(cfg)  # detectron2's own path: build_model + registry
     assert type(model) is DistillRetinaNet
-    # the teacher came from the yaml (FPN 64 against the student's 32) and its checkpoint
-    saved = teacher_files[2]
-    loaded = model.teacher.model.state_dict()
-    assert sorted(loaded) == sorted(saved)
-    assert all(torch.equal(loaded[k], saved[k]) for k in saved)
+    assert not model.teacher.loaded  # its checkpoint is read when training first needs it
     (fgfi,) = model.distillers
     assert isinstance(fgfi, FGFI) and fgfi.loss_weight == 0.5 and fgfi.features == ["p3", "p4"]
     assert fgfi.adapters["p3"][0].in_channels == 32
@@ -78,6 +74,34 @@ def test_build_model_makes_a_distilling_retinanet(teacher_files, digits_batch):
     assert {"loss_cls", "loss_box_reg", "loss_fgfi_imitation"} <= set(losses)
     assert losses["loss_fgfi_imitation"].item() > 0
     assert all(torch.isfinite(v) for v in losses.values())
+    # the teacher came from the yaml (FPN 64 against the student's 32) and its checkpoint
+    saved = teacher_files[2]
+    loaded = model.teacher.model.state_dict()
+    assert model.teacher.loaded and sorted(loaded) == sorted(saved)
+    assert all(torch.equal(loaded[k], saved[k]) for k in saved)
+
+
+def test_evaluation_needs_no_teacher_checkpoint(teacher_files, digits_batch):
+    # DefaultTrainer.build_model used to read the teacher checkpoint, which inference never uses
+    cfg = student_cfg(teacher_files)
+    cfg.RELKD.TEACHER.WEIGHTS = "nowhere.pth"
+    model = DefaultTrainer.build_model(cfg).eval()
+    with torch.no_grad():
+        (out,) = model([{"image": digits_batch[0]["image"]}])
+    assert "instances" in out
+    model.train()
+    with EventStorage(0), pytest.raises(TeacherLoadError, match="nowhere.pth"):
+        model(digits_batch)  # training does need it, and says which file is missing
+
+
+def test_a_lazyconfig_teacher_may_be_a_yacs_yaml(teacher_files):
+    # Teacher(config="teacher.yaml") used to read the yaml as a LazyConfig and blame the
+    # checkpoint ("unreadable: Missing key state_dict")
+    yaml, weights, saved = teacher_files
+    teacher = Teacher(config=yaml, weights=weights).load()
+    loaded = teacher.model.state_dict()
+    assert sorted(loaded) == sorted(saved)
+    assert all(torch.equal(loaded[k], saved[k]) for k in saved)
 
 
 def test_relkd_node_survives_a_yaml_round_trip(teacher_files, tmp_path):
@@ -100,7 +124,6 @@ def test_relkd_node_survives_a_yaml_round_trip(teacher_files, tmp_path):
         (lambda c: c.RELKD.DISTILLER_ARGS.update(DRKD=CfgNode()), ValueError, "DRKD"),
         (lambda c: c.RELKD.TEACHER.update(WEIGHTS=""), ValueError, "WEIGHTS"),
         (lambda c: c.RELKD.TEACHER.update(CONFIG="nowhere.yaml"), FileNotFoundError, "nowhere"),
-        (lambda c: c.RELKD.TEACHER.update(WEIGHTS="nowhere.pth"), TeacherLoadError, "nowhere"),
     ],
 )
 def test_bad_relkd_keys_name_the_value(teacher_files, edit, error, words):
@@ -116,3 +139,27 @@ def test_missing_relkd_node_says_what_to_call():
     cfg.MODEL.META_ARCHITECTURE = "DistillRCNN"
     with pytest.raises(KeyError, match="add_relkd_config"):
         build_model(cfg)
+
+
+def test_yacs_skip_needs_relkd_build_optimizer(teacher_files, digits_batch):
+    # RELKD.NONFINITE: skip under a stock DefaultTrainer optimizer used to log "Skipping" while
+    # weight decay and moments still changed the weights
+    import itertools
+
+    from detectron2.engine import SimpleTrainer
+
+    from relkd.engine.optim import build_optimizer
+
+    cfg = student_cfg(teacher_files)
+    cfg.RELKD.NONFINITE = "skip"
+    cfg.SOLVER.BASE_LR = 1e-4
+    model = build_model(cfg)
+    stock = DefaultTrainer.build_optimizer(cfg, model)
+    with pytest.raises(ValueError, match=r"DefaultTrainer.build_optimizer"):
+        SimpleTrainer(model, itertools.repeat(digits_batch), stock).train(0, 1)
+    model = build_model(cfg)
+    opt = build_optimizer(cfg, model)  # detectron2's SOLVER.* optimizer, guarded
+    assert type(opt).__name__ == "GuardedSGD" and opt.param_groups[0]["lr"] == 1e-4
+    trainer = SimpleTrainer(model, itertools.repeat(digits_batch), opt)
+    trainer.train(0, 1)
+    assert opt.skipped_steps == 0 and len(opt.state) > 0  # it stepped (momentum buffers)

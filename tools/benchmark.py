@@ -286,9 +286,10 @@ def bench_config(path: str, args) -> dict:
     import torch
     from detectron2.config import LazyConfig
 
+    from relkd.engine.overrides import apply_overrides
     from relkd.utils.export import student_state
 
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(path), args.opts)
+    cfg = apply_overrides(LazyConfig.load(path), args.opts)
     device = torch.device(args.device)
     torch.manual_seed(0)
     model, plain = build(cfg, args, device)

@@ -7,7 +7,12 @@ optionally, a TorchScript trace.
 
 The checkpoint keeps the student's keys and drops ``distillers.*``; it loads into the plain
 class (``RetinaNet``, ``GeneralizedRCNN``, ``DABDETR``) with no missing or unexpected key, which
-``--config-file`` (default: ``config.yaml`` beside CKPT) lets the tool check. ``--trace`` also
+``--config-file`` (default: ``config.yaml`` beside CKPT; a LazyConfig or a yacs config) lets
+the tool check. The student's own config is written beside OUT (``student.pth`` ->
+``student.yaml``): for a LazyConfig run its ``model`` (relkd's any-width ResNet stages written
+as detectron2 ``ResNet.make_stage`` nodes), ``dataloader.test`` and ``train.init_checkpoint``; for a yacs run a yaml for
+``get_cfg().merge_from_file``, with ``MODEL.WEIGHTS`` set, e.g. for ``DefaultPredictor``.
+Neither needs relkd, except for a DAB-DETR student (relkd's model). ``--trace`` also
 traces the student with detectron2's ``TracingAdapter`` on the config's first test image and
 checks that the trace gives the eager outputs (eager mode running the batched-NMS algorithm
 torchvision uses in traces; ``relkd.utils.export.trace_nms`` says why).
@@ -27,33 +32,104 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("ckpt", help="a distilled model_final.pth")
     p.add_argument("out", help="the student-only checkpoint to write")
-    p.add_argument("--config-file", default="", help="the distilled config (default: beside CKPT)")
+    p.add_argument(
+        "--config-file",
+        default="",
+        help="the distilled config, LazyConfig or yacs (default: config.yaml beside CKPT)",
+    )
     p.add_argument("--trace", default="", help="also write a TorchScript trace here")
+    p.add_argument(
+        "--image",
+        default="",
+        help="the trace's example input: an image file, read through the config's test mapper "
+        "(default: the config's first test image)",
+    )
     p.add_argument("opts", nargs="*", help="config overrides key=value")
     return p.parse_intermixed_args(argv)
 
 
+def load_config(path: str, opts=()):
+    """The distilled config at ``path`` with ``opts`` applied: a LazyConfig (``.py``, or the
+    ``config.yaml`` relkd's ``train_net.py`` saves), or a yacs ``CfgNode`` (the ``config.yaml``
+    of a ``DefaultTrainer`` run); either kind's overrides are checked against its keys."""
+    from detectron2.config import LazyConfig
+
+    from relkd.teacher import is_yacs_file
+
+    if not is_yacs_file(path):
+        from relkd.engine.overrides import apply_overrides
+
+        return apply_overrides(LazyConfig.load(path), list(opts))
+    from detectron2.config import get_cfg
+
+    from relkd import add_relkd_config
+
+    cfg = get_cfg()
+    add_relkd_config(cfg)
+    cfg.merge_from_file(path)
+    pairs = []
+    for item in opts:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"Override {item!r} is not of the form KEY=VALUE")
+        pairs += [key, value]
+    cfg.merge_from_list(pairs)  # yacs refuses a key the config does not have
+    return cfg
+
+
 def build_plain(config: str, weights: str, opts=()):
-    """The plain student of ``config`` with ``weights`` loaded strictly (eval mode)."""
-    from detectron2.config import LazyConfig, instantiate
+    """``(cfg, model)``: the plain student of ``config`` with ``weights`` loaded strictly (eval
+    mode)."""
+    from detectron2.config import CfgNode, instantiate
+    from detectron2.modeling import build_model
 
     from relkd.teacher import load_strict
-    from relkd.utils.export import student_config
+    from relkd.utils.export import student_config, yacs_student_config
 
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(config), list(opts))
-    model = instantiate(student_config(cfg.model))
+    cfg = load_config(config, opts)
+    if isinstance(cfg, CfgNode):
+        model = build_model(yacs_student_config(cfg))
+    else:
+        model = instantiate(student_config(cfg.model))
     # raises on any missing, unexpected or mis-shaped key
     load_strict(model, weights, what="Student")
     return cfg, model.eval()
 
 
-def first_test_image(cfg):
-    from detectron2.config import instantiate
+def example_image(cfg, image: str = ""):
+    """A ``(3, H, W)`` input for the trace: ``image`` read through the config's test mapper, or
+    the first image of the config's test set."""
+    from detectron2.config import CfgNode, instantiate
+    from detectron2.data import DatasetMapper, build_detection_test_loader
 
     from relkd.data import register_digits_det
 
+    yacs = isinstance(cfg, CfgNode)
+    if image:
+        mapper = DatasetMapper(cfg, is_train=False) if yacs else None
+        if not yacs:
+            mapper = instantiate(cfg.dataloader.test.mapper)
+        return mapper({"file_name": image})["image"]
     register_digits_det()
-    return next(iter(instantiate(cfg.dataloader.test)))[0]["image"]
+    try:
+        if yacs:
+            loader = build_detection_test_loader(cfg, cfg.DATASETS.TEST[0])
+        else:
+            loader = instantiate(cfg.dataloader.test)
+    except KeyError as e:  # DatasetCatalog: the config's dataset is not registered here
+        name = str(e).split("!")[0].strip("'\" ")
+        raise SystemExit(
+            f"[export] {name}: the config's test dataset is not registered in this process (a "
+            "config.yaml saved with a run carries no registration code). Pass --image FILE "
+            "(any image: the trace's example input), or --config-file with the .py config "
+            "that registers the dataset"
+        ) from None
+    return next(iter(loader))[0]["image"]
+
+
+def student_config_path(out: str) -> str:
+    """Where the student's config goes: beside ``out``, ``student.pth`` -> ``student.yaml``."""
+    return os.path.splitext(out)[0] + ".yaml"
 
 
 def main(argv=None) -> dict:
@@ -65,30 +141,42 @@ def main(argv=None) -> dict:
         max_output_difference,
         trace_nms,
         trace_student,
+        write_student_config,
     )
 
+    config = args.config_file or os.path.join(os.path.dirname(args.ckpt), "config.yaml")
+    has_config = os.path.isfile(config)
+    if not has_config and (args.trace or args.config_file or args.opts):
+        raise FileNotFoundError(f"export_student: no config {config!r}")
+    if has_config:  # a bad override stops the export before anything is written
+        load_config(config, args.opts)
     counts = export_student(args.ckpt, args.out)
     print(f"[export] {args.out}: {counts['kept']} student tensors ({counts['dropped']} dropped)")
-    config = args.config_file or os.path.join(os.path.dirname(args.ckpt), "config.yaml")
     result = {"checkpoint": args.out, **counts}
-    if not os.path.isfile(config):
-        if args.trace or args.config_file:
-            raise FileNotFoundError(f"export_student: no config {config!r}")
+    if not has_config:
         print("[export] no config beside the checkpoint: the plain-class load was not checked")
         return result
-    from relkd.teacher import TeacherLoadError
+    from relkd.teacher import CheckpointLoadError
 
     try:
         cfg, model = build_plain(config, args.out, args.opts)
-    except TeacherLoadError as e:
+    except CheckpointLoadError as e:
         os.remove(args.out)  # weights that do not load must not be left for a user to deploy
         raise SystemExit(
             f"[export] removed {args.out}: the exported weights do not load into the student of "
             f"{config}: {e}"
         ) from None
     print(f"[export] loads into {type(model).__name__} with no missing or unexpected keys")
+    result["config"] = student_config_path(args.out)
+    write_student_config(cfg, os.path.abspath(args.out), result["config"])
+    with open(result["config"]) as f:
+        needs = "relkd." in f.read()
+    print(
+        f"[export] {result['config']}: the student's config"
+        + (" (it names relkd classes: relkd must be installed to build it)" if needs else "")
+    )
     if args.trace:
-        image = first_test_image(cfg)
+        image = example_image(cfg, args.image)
         traced, adapter = trace_student(model, image)
         with torch.no_grad():
             again = adapter.outputs_schema(traced(image))

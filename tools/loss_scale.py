@@ -40,9 +40,10 @@ def main(argv=None) -> list[dict]:
     from detectron2.utils.events import EventStorage
 
     from relkd.data import register_digits_det
+    from relkd.engine.overrides import apply_overrides
 
     register_digits_det()
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config), args.opts)
+    cfg = apply_overrides(LazyConfig.load(args.config), args.opts)
     # numpy too: the train sampler draws its shuffle seed from it, so reruns see the same batches
     seed_all_rng(cfg.train.get("seed", 0))
     model = instantiate(cfg.model).to(cfg.train.device).train()

@@ -195,10 +195,11 @@ def main(argv=None) -> list[str]:
 
     from relkd.data import register_digits_det
     from relkd.distillers import DRKD, FGFI
+    from relkd.engine.overrides import apply_overrides
     from relkd.utils.vis import capture_distill_inputs, feature_distances, relation_matrices
 
     register_digits_det()
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    cfg = apply_overrides(LazyConfig.load(args.config_file), args.opts)
     ckpt = args.checkpoint or os.path.join(cfg.train.output_dir, "model_final.pth")
     out_dir = args.output or os.path.join(os.path.dirname(os.path.abspath(ckpt)), "vis")
     os.makedirs(out_dir, exist_ok=True)

@@ -11,6 +11,7 @@ from detectron2.model_zoo import get_config
 from detectron2.solver import WarmupParamScheduler
 from fvcore.common.param_scheduler import MultiStepParamScheduler
 
+from relkd.engine.optim import guarded
 from relkd.engine.schedules import prefix_lr_factor
 
 ITERS_PER_EPOCH = 1833  # 117,266 train2017 images / 64
@@ -30,7 +31,7 @@ dataloader.train.mapper.augmentations = [
 ]
 dataloader.test.mapper.image_format = "RGB"
 
-optimizer = get_config("common/optim.py").AdamW
+optimizer = guarded(get_config("common/optim.py").AdamW, clip_grad_norm=0.1)
 optimizer.lr = 2e-4
 optimizer.weight_decay = 1e-4
 optimizer.params.lr_factor_func = partial(prefix_lr_factor, prefix="backbone.", factor=0.1)
@@ -45,7 +46,6 @@ lr_multiplier = L(WarmupParamScheduler)(
 
 train = get_config("common/train.py").train
 train.max_iter = MAX_ITER
-train.clip_grad_norm = 0.1
 train.init_checkpoint = "detectron2://ImageNetPretrained/torchvision/R-50.pkl"
 train.checkpointer.period = ITERS_PER_EPOCH
 # distilled configs only: KD-DETR's DAB-DETR teachers score 42-44 box AP

@@ -17,13 +17,14 @@ from functools import partial
 from detectron2.config import LazyCall as L
 from detectron2.model_zoo import get_config
 
+from relkd.engine.optim import guarded
 from relkd.engine.schedules import multistep_with_warmup, prefix_lr_factor
 
 from .digits_train import train_settings as _base_settings
 
 lr_multiplier = L(multistep_with_warmup)(max_iter="${train.max_iter}", warmup_iters=200)
 
-optimizer = get_config("common/optim.py").AdamW
+optimizer = guarded(get_config("common/optim.py").AdamW, clip_grad_norm=0.1)
 optimizer.lr = 2e-4
 optimizer.weight_decay = 1e-4
 optimizer.params.lr_factor_func = partial(prefix_lr_factor, prefix="backbone.", factor=0.1)
@@ -39,6 +40,5 @@ BACKBONES = {
 
 def train_settings(output_dir: str, max_iter: int, depth: int):
     train = _base_settings(output_dir, max_iter)
-    train.clip_grad_norm = 0.1
     train.init_checkpoint = BACKBONES[depth]
     return train

@@ -3,11 +3,12 @@
 from .config import add_relkd_config
 from .distillers import Distiller, DistillInputs
 from .meta_arch import DistillDABDETR, DistillRCNN, DistillRetinaNet
-from .teacher import Teacher, TeacherLoadError
+from .teacher import CheckpointLoadError, Teacher, TeacherLoadError
 
 __version__ = "0.1.0"
 __all__ = [
     "add_relkd_config",
+    "CheckpointLoadError",
     "DistillDABDETR",
     "DistillInputs",
     "DistillRCNN",

@@ -20,8 +20,6 @@ not; nested nodes become dicts.
 
 from __future__ import annotations
 
-import os
-
 from detectron2.config import CfgNode
 from detectron2.utils.registry import Registry
 
@@ -74,24 +72,13 @@ def _plain(value):
 
 
 def build_teacher(cfg: CfgNode) -> Teacher:
-    """The ``Teacher`` named by ``cfg.RELKD.TEACHER``."""
+    """The ``Teacher`` named by ``cfg.RELKD.TEACHER`` (its weights load at first use)."""
     node = cfg.RELKD.TEACHER
     if not node.CONFIG:
         raise ValueError("cfg.RELKD.TEACHER.CONFIG is empty: name the teacher's config file")
-    path = resolve_path(node.CONFIG)
-    if os.path.splitext(path)[1] in (".yaml", ".yml"):
-        from detectron2.config import get_cfg
-        from detectron2.modeling import build_model
-
-        tcfg = get_cfg()
-        add_relkd_config(tcfg)
-        tcfg.merge_from_file(path)
-        tcfg.MODEL.DEVICE = cfg.MODEL.DEVICE
-        tcfg.MODEL.WEIGHTS = ""
-        if not node.WEIGHTS:  # Teacher(model=...) alone would keep the random weights
-            raise ValueError("cfg.RELKD.TEACHER.WEIGHTS is empty: a teacher needs a checkpoint")
-        return Teacher(model=build_model(tcfg), weights=node.WEIGHTS)
-    return Teacher(config=path, weights=node.WEIGHTS)
+    if not node.WEIGHTS:
+        raise ValueError("cfg.RELKD.TEACHER.WEIGHTS is empty: a teacher needs a checkpoint")
+    return Teacher(config=resolve_path(node.CONFIG), weights=node.WEIGHTS)
 
 
 def build_distillers(cfg: CfgNode) -> list:

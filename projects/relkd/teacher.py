@@ -39,17 +39,60 @@ def resolve_path(path: str, what: str = "Teacher config file") -> str:
     )
 
 
+def is_yacs_file(path: str) -> bool:
+    """Whether ``path`` is a detectron2 yacs config (``MODEL:``/``_BASE_:`` at the top level)
+    rather than a LazyConfig (``.py``, or a ``.yaml`` written by ``LazyConfig.save``)."""
+    if os.path.splitext(path)[1] not in (".yaml", ".yml"):
+        return False
+    import yaml
+
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and ("MODEL" in data or "_BASE_" in data)
+
+
+def _build_yacs(path: str) -> nn.Module:
+    """The model of the yacs config file ``path`` (read on top of ``get_cfg()``), on the CPU."""
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    from .config import add_relkd_config  # here: relkd.config imports this module
+
+    cfg = get_cfg()
+    add_relkd_config(cfg)
+    cfg.merge_from_file(path)
+    cfg.MODEL.DEVICE = "cpu"  # moved to the student's device with it
+    cfg.MODEL.WEIGHTS = ""
+    return build_model(cfg)
+
+
 def _build_model(config) -> nn.Module:
     from detectron2.config import LazyConfig, instantiate
 
     if isinstance(config, str):
-        config = LazyConfig.load(resolve_path(config))
+        path = resolve_path(config)
+        if is_yacs_file(path):
+            return _build_yacs(path)
+        config = LazyConfig.load(path)
     node = config.model if "model" in config else config
     return instantiate(node)
 
 
-class TeacherLoadError(RuntimeError):
+class CheckpointLoadError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not match the model it is loaded into."""
+
+
+class TeacherLoadError(CheckpointLoadError):
     """The teacher checkpoint is missing, unreadable or does not match the teacher config."""
+
+
+def _load_error(what: str, message: str) -> CheckpointLoadError:
+    """:class:`TeacherLoadError` for the teacher, :class:`CheckpointLoadError` for other models
+    (the tools load students with :func:`load_strict` too)."""
+    return (TeacherLoadError if what == "Teacher" else CheckpointLoadError)(message)
 
 
 def _strict_checkpointer(model: nn.Module, weights: str, what: str = "Teacher"):
@@ -61,8 +104,9 @@ def _strict_checkpointer(model: nn.Module, weights: str, what: str = "Teacher"):
             problems = []
             if incompatible.missing_keys:
                 problems.append(f"missing keys {sorted(incompatible.missing_keys)}")
-            if incompatible.unexpected_keys:
-                problems.append(f"unexpected keys {sorted(incompatible.unexpected_keys)}")
+            unexpected = _drop_config_buffers(model, incompatible.unexpected_keys, weights)
+            if unexpected:
+                problems.append(f"unexpected keys {sorted(unexpected)}")
             if incompatible.incorrect_shapes:
                 shapes = [
                     f"{k}: checkpoint {tuple(a)} vs model {tuple(b)}"
@@ -75,12 +119,37 @@ def _strict_checkpointer(model: nn.Module, weights: str, what: str = "Teacher"):
                     )
                 problems.append(f"shape mismatches [{'; '.join(shapes)}]{hint}")
             if problems:
-                raise TeacherLoadError(
+                raise _load_error(
+                    what,
                     f"{what} checkpoint {weights!r} does not match the {what.lower()} config: "
-                    + "; ".join(problems)
+                    + "; ".join(problems),
                 )
 
     return _Strict(model)
+
+
+def _config_buffers(model: nn.Module) -> set[str]:
+    """Names of ``model``'s non-persistent buffers: values it takes from its config (detectron2's
+    ``pixel_mean`` and ``pixel_std``), not from a checkpoint."""
+    return {
+        f"{prefix}.{name}" if prefix else name
+        for prefix, module in model.named_modules()
+        for name in getattr(module, "_non_persistent_buffers_set", ())
+    }
+
+
+def _drop_config_buffers(model: nn.Module, unexpected: list[str], weights: str) -> list[str]:
+    """``unexpected`` without the model's config buffers, which checkpoints saved by older
+    detectron2 versions hold (detectron2 itself ignores them); each one dropped is logged."""
+    config = _config_buffers(model) & set(unexpected)
+    if config:
+        logger.info(
+            "%s: ignoring %s in the checkpoint (the model takes them from its config, as "
+            "detectron2 does)",
+            weights,
+            sorted(config),
+        )
+    return [k for k in unexpected if k not in config]
 
 
 def load_strict(model: nn.Module, weights: str, what: str = "Teacher") -> None:
@@ -93,22 +162,23 @@ def load_strict(model: nn.Module, weights: str, what: str = "Teacher") -> None:
     files go through detectron2's usual name conversion.
     """
     if not weights:
-        raise TeacherLoadError(f"{what} weights are empty: a trained checkpoint is needed")
+        raise _load_error(what, f"{what} weights are empty: a trained checkpoint is needed")
     if not weights.startswith(_URL_PREFIXES):
         try:
             weights = resolve_path(weights, f"{what} checkpoint")
         except FileNotFoundError as e:
-            raise TeacherLoadError(str(e)) from None
+            raise _load_error(what, str(e)) from None
     checkpointer = _strict_checkpointer(model, weights, what)
     try:
         checkpointer.load(weights, checkpointables=[])
-    except TeacherLoadError:
+    except CheckpointLoadError:
         raise
     except Exception as e:  # torch/pickle/IO raise many types; keep the cause chained
         # torch's own message can be a bare "101" (a text file read as a pickle): name the type
-        raise TeacherLoadError(
+        raise _load_error(
+            what,
             f"{what} checkpoint {weights!r} is unreadable ({type(e).__name__}: {e}); expected a "
-            "checkpoint saved by detectron2 (.pth), torch.save or the model zoo (.pkl)"
+            "checkpoint saved by detectron2 (.pth), torch.save or the model zoo (.pkl)",
         ) from e
 
 
@@ -116,22 +186,38 @@ class Teacher:
     """A frozen detector that produces named features for distillation.
 
     Args:
-        config: a LazyConfig file path (relative to the working directory or the relkd
-            repository), or a config node; either a full config with a ``model`` entry or the
-            model node itself.
-        weights: checkpoint path or ``DetectionCheckpointer`` URL, loaded strictly.
+        config: a config file path (relative to the working directory or the relkd
+            repository): a LazyConfig ``.py``/``.yaml`` or a detectron2 yacs ``.yaml``; or a
+            LazyConfig node, either a full config with a ``model`` entry or the model node.
+        weights: checkpoint path or ``DetectionCheckpointer`` URL, loaded strictly by
+            :meth:`load`, at the teacher's first use (relkd's training loop calls it before
+            training): a distilled model built to evaluate or export the student needs no
+            teacher checkpoint on disk.
         model: an already-built detector instead of ``config`` (for tests and tools).
     """
 
     def __init__(self, config=None, weights: str = "", *, model: nn.Module | None = None):
         if (config is None) == (model is None):
             raise ValueError("Teacher needs exactly one of `config` or `model`")
+        if config is not None and not weights:
+            raise TeacherLoadError("Teacher weights are empty: a trained checkpoint is needed")
         self.model = model if model is not None else _build_model(config)
-        if config is not None or weights:
-            load_strict(self.model, weights)
         self.weights = weights
+        self._pending = bool(weights)  # weights not loaded yet
         self.model.eval()
         self.model.requires_grad_(False)
+
+    def load(self) -> Teacher:
+        """Load the weights (strictly, raising :class:`TeacherLoadError`) unless done already."""
+        if self._pending:
+            load_strict(self.model, self.weights)
+            self._pending = False
+        return self
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the teacher holds its checkpoint's weights (or was given a built model)."""
+        return not self._pending
 
     # --- properties of the teacher's own preprocessing -----------------------------------------
     @property
@@ -152,7 +238,9 @@ class Teacher:
 
     # --- running -------------------------------------------------------------------------------
     def frozen_model(self) -> nn.Module:
-        """The teacher model, put back into eval mode if a caller flipped it."""
+        """The teacher model with its weights loaded, put back into eval mode if a caller
+        flipped it."""
+        self.load()
         if self.model.training:
             self.model.eval()
         return self.model

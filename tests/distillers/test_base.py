@@ -15,8 +15,11 @@ from relkd.distillers import DRKD, FGFI, HGD, FeatureMSE
         ({"loss_weight": "abc"}, "FeatureMSE: loss_weight must be a number, got 'abc' \\(str\\)"),
         ({"loss_weight": True}, "FeatureMSE: loss_weight must be a number, got True \\(bool\\)"),
         ({"loss_weight": -1.0}, "FeatureMSE: loss_weight must be >= 0, got -1.0"),
-        ({"warmup_iters": "10"}, "FeatureMSE: warmup_iters must be a number, got '10'"),
+        ({"warmup_iters": "10"}, "FeatureMSE: warmup_iters must be a whole number, got '10'"),
         ({"warmup_iters": 2.5}, "FeatureMSE: warmup_iters must be a whole number, got 2.5"),
+        ({"warmup_iters": float("inf")}, "warmup_iters must be a whole number, got inf"),
+        ({"warmup_iters": True}, "warmup_iters must be a whole number, got True"),
+        ({"warmup_iters": -2}, "FeatureMSE: warmup_iters must be >= 0, got -2"),
         # `student_features=p3` used to become ['p', '3']
         (
             {"student_features": "p3"},

@@ -44,7 +44,8 @@ def test_coco_config_instantiates_with_strictly_loaded_teacher(name, tmp_path):
     model = instantiate(cfg.model)
     assert isinstance(model, (DistillRCNN, DistillRetinaNet))
     assert isinstance(model.teacher, Teacher)
-    t_params = dict(model.teacher.model.named_parameters())
+    assert not model.teacher.loaded  # read when training first needs it
+    t_params = dict(model.teacher.load().model.named_parameters())
     for k, v in teacher_model.named_parameters():
         assert torch.equal(t_params[k], v), k
     # the student is the standard R50, the teacher is deeper
@@ -78,7 +79,7 @@ def test_coco_kd_detr_configs(name, teacher, depths, tmp_path):
     assert model.num_queries == 300 and model.distillers[0].num_general_points == 300
     assert len(model.decoder.layers) == 6 and model.num_classes == 80
     # KD-DETR's recipe: 50 epochs at 64 images, x0.1 after epoch 40, backbone at 1/10 the rate
-    assert cfg.train.max_iter == 50 * 1833 and cfg.train.clip_grad_norm == 0.1
+    assert cfg.train.max_iter == 50 * 1833 and cfg.optimizer.clip_grad_norm == 0.1
     sched = instantiate(cfg.lr_multiplier)
     assert sched(0.79) == pytest.approx(1.0) and sched(0.81) == pytest.approx(0.1)
     factor = cfg.optimizer.params.lr_factor_func

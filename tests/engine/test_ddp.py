@@ -3,6 +3,7 @@
 import os
 
 import torch
+from detectron2.config import instantiate
 from detectron2.engine import launch
 
 from ..conftest import NO_PREFLIGHT, load_cfg
@@ -76,3 +77,44 @@ def test_two_process_gloo_training_keeps_ranks_in_step(teacher_ckpt, tmp_path):
     # HGD-R's running stage averages are all-reduced, so both ranks hold the same ones
     assert torch.equal(r0["state"]["distillers.1.running"], r1["state"]["distillers.1.running"])
     assert os.path.isfile(os.path.join(out, "model_final.pth"))
+
+
+def _skip_worker(teacher: str, out: str) -> None:
+    """Runs in each process: detectron2's stock loop, a non-finite distillation term on rank 1
+    only at iteration 1."""
+    from detectron2.utils import comm
+
+    from .test_stock_loop import _poison_at, distilled_cfg, stock_train
+
+    cfg = distilled_cfg(teacher, "model.nonfinite=skip")
+    cfg.train.ddp.device_ids = None  # detectron2 passes [local rank], which is for GPUs only
+    model = instantiate(cfg.model)
+    if comm.get_rank() == 1:
+        _poison_at(model, 1)
+    trainer, record = stock_train(cfg, model=model)
+    torch.save(
+        {
+            "weights": record.weights,
+            "skipped_steps": trainer.optimizer.skipped_steps,
+            "skipped_iters": model.skipped_iters,
+        },
+        os.path.join(out, f"skip{comm.get_rank()}.pt"),
+    )
+
+
+def test_a_skip_on_one_rank_is_a_skip_on_every_rank(tmp_path):
+    # the model's forward used to all-reduce a skip flag; now the NaN gradient of the skipping
+    # rank reaches the others through DDP's gradient all-reduce
+    from .test_stock_loop import save_random_teacher
+
+    teacher = save_random_teacher(tmp_path)
+    launch(_skip_worker, 2, dist_url="auto", args=(teacher, str(tmp_path)))
+    r0, r1 = (torch.load(tmp_path / f"skip{r}.pt", weights_only=False) for r in (0, 1))
+    assert (r0["skipped_iters"], r1["skipped_iters"]) == (0, 1)  # only rank 1 saw the NaN
+    assert r0["skipped_steps"] == r1["skipped_steps"] == 1  # both optimizers left it out
+    for r in (r0, r1):
+        before, skipped, after = r["weights"]
+        assert all(torch.equal(before[k], skipped[k]) for k in before)
+        assert any(not torch.equal(skipped[k], after[k]) for k in before)
+    for k, v in r0["weights"][-1].items():
+        assert torch.equal(v, r1["weights"][-1][k]), k  # the ranks stay in step

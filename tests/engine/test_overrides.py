@@ -1,6 +1,7 @@
 """Command-line overrides: a typo'd key or a word where a number goes is refused by name."""
 
 import logging
+import os
 
 import pytest
 from detectron2.config import LazyConfig
@@ -8,9 +9,10 @@ from detectron2.config import LazyConfig
 from relkd.engine import do_train
 from relkd.engine.overrides import apply_overrides
 
-from ..conftest import load_cfg, run_train_net
+from ..conftest import REPO, load_cfg, load_tool, run_train_net
 
 FGFI = "digits/retinanet_R18_fgfi.py"
+CONFIG = os.path.join(REPO, "configs", FGFI)
 
 
 @pytest.mark.parametrize(
@@ -60,6 +62,22 @@ def test_train_net_refuses_a_typo_before_training(tmp_path):
     assert proc.returncode != 0
     assert "has no key 'max_iters'; did you mean 'max_iter'?" in proc.stderr
     assert not (tmp_path / "log.txt").exists()  # stopped before anything was set up
+
+
+@pytest.mark.parametrize(
+    "tool, args",
+    [
+        ("benchmark", [CONFIG, "--random-teacher", "--opts"]),
+        ("visualize", ["--config-file", CONFIG]),
+        ("export_student", ["missing.pth", "out.pth", "--config-file", CONFIG]),
+        ("loss_scale", [CONFIG]),
+    ],
+)
+def test_tools_refuse_a_typo(tool, args, tmp_path, monkeypatch):
+    # the tools took overrides unchecked: the typo'd key was added and the run went on
+    monkeypatch.chdir(tmp_path)  # nothing the tool might write lands in the checkout
+    with pytest.raises(ValueError, match="'train' has no key 'max_iters'; did you mean"):
+        load_tool(tool).main([*args, "train.max_iters=1"])
 
 
 def test_eval_only_without_weights_is_refused(tmp_path):

@@ -32,6 +32,17 @@ def check_nonnegative(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}: {what} must be >= 0, got {value}")
 
 
+def check_whole_number(name: str, value, minimum: int = 0) -> int:
+    """``value`` as an ``int``; ``ValueError`` naming the setting ``name`` unless it is a whole
+    number ``>= minimum`` (``2.0`` passes; ``2.5``, ``"3"`` and ``True`` do not)."""
+    whole = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not whole or not math.isfinite(value) or value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def names_list(owner: str, what: str, value) -> list[str] | None:
     """``value`` (a list of feature names, or ``None``) as a list; a bare string such as
     ``student_features=p3`` from a command-line override is refused, not split into letters."""
@@ -91,13 +102,10 @@ class Distiller(nn.Module):
 
     def __init__(self, *, loss_weight: float = 1.0, warmup_iters: int = 0):
         super().__init__()
-        check_nonnegative(type(self).__name__, loss_weight=loss_weight, warmup_iters=warmup_iters)
-        if warmup_iters != int(warmup_iters):
-            raise ValueError(
-                f"{type(self).__name__}: warmup_iters must be a whole number, got {warmup_iters}"
-            )
+        check_nonnegative(type(self).__name__, loss_weight=loss_weight)
         self.loss_weight = float(loss_weight)
-        self.warmup_iters = int(warmup_iters)
+        name = f"{type(self).__name__}: warmup_iters"
+        self.warmup_iters = check_whole_number(name, warmup_iters)
 
     def required_features(self) -> dict:
         """``{"student": [names], "teacher": [names], "anchors": bool}``."""

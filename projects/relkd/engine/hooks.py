@@ -7,6 +7,8 @@ import logging
 import torch
 from detectron2.engine import HookBase
 
+from .optim import total_grad_norm
+
 logger = logging.getLogger("relkd")
 
 
@@ -36,29 +38,38 @@ class ClipGradNorm(HookBase):
 
 
 class NonFiniteSkip(HookBase):
-    """Turn an iteration the model flagged (``skip_update``, set by a relkd meta-architecture
-    with ``nonfinite="skip"``) into one without an optimizer update.
+    """Leave out the optimizer step of an iteration whose gradients are not finite, which is
+    how a relkd meta-architecture with ``nonfinite="skip"`` asks for a skip (on any rank: DDP's
+    all-reduce carries the NaN to every rank).
 
-    The model's losses on such an iteration give zero gradients to every parameter; this hook
-    then drops them (``grad = None``), so the optimizer leaves parameters, moments and weight
-    decay untouched. Under AMP the gradients are set to NaN instead, which makes the
-    ``GradScaler`` skip the step (and lower its scale, as after any overflow).
+    Without AMP the gradients are dropped (``grad = None``), so the optimizer leaves parameters,
+    moments and weight decay untouched; under AMP the ``GradScaler`` skips the step itself (and
+    lowers its scale, as after any overflow). A guarded optimizer
+    (:mod:`relkd.engine.optim`) does the same under any loop; this hook is for relkd's loop
+    with a plain one. It checks the gradients only when the model's policy is ``"skip"``.
     """
 
+    def before_train(self):
+        self._model = getattr(self.trainer.model, "module", self.trainer.model)
+        if hasattr(self._model, "skip_hook"):
+            self._model.skip_hook = True  # the model's start check: skips are honoured
+
     def after_backward(self):
-        model = self.trainer.model
-        model = getattr(model, "module", model)
-        if not getattr(model, "skip_update", False):
+        if getattr(self._model, "nonfinite", None) != "skip":
             return
         scaler = getattr(self.trainer, "grad_scaler", None)
-        amp = scaler is not None and scaler.is_enabled()
-        for p in self.trainer.model.parameters():
-            if p.grad is None:
-                continue
-            if amp:
-                p.grad.fill_(float("nan"))
-            else:
-                p.grad = None
+        if scaler is not None and scaler.is_enabled():
+            return
+        params = [p for p in self.trainer.model.parameters() if p.grad is not None]
+        if not params or torch.isfinite(total_grad_norm(params)):  # one read from the device
+            return
+        if not self._model.skip_update:  # the NaN came from another rank
+            logger.warning(
+                "Iteration %d: non-finite gradients (a skip on another rank); no update",
+                self.trainer.iter,
+            )
+        for p in params:
+            p.grad = None
 
 
 def distill_times(storage, window: int | None = None) -> dict[str, float]:

@@ -59,6 +59,7 @@ def do_train(cfg, resume: bool = False) -> dict:
     details(cfg.train.output_dir).info("Model:\n%s", model)  # log.txt only
     teacher = getattr(model, "teacher", None)
     if teacher is not None:
+        teacher.load()  # a bad teacher checkpoint stops the run here, before anything else
         logger.info("Teacher: %s from %s", type(teacher.model).__name__, teacher.weights)
     distiller_schedule(model, int(cfg.train.max_iter))
     preflight_ap = teacher_preflight(cfg, model)  # raises if the teacher looks untrained
@@ -84,7 +85,7 @@ def do_train(cfg, resume: bool = False) -> dict:
         return final_results
 
     main = comm.is_main_process()
-    clip = cfg.train.get("clip_grad_norm", 0) or 0
+    clip = _train_clip(cfg, optimizer)
     stop = cfg.train.get("stop_iter", 0) or 0
     trainer.register_hooks(
         [
@@ -131,6 +132,28 @@ def do_train(cfg, resume: bool = False) -> dict:
         with open(os.path.join(cfg.train.output_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
     return summary
+
+
+def _train_clip(cfg, optimizer) -> float:
+    """``train.clip_grad_norm`` (0: none), which only relkd's loop applies (a hook): refused
+    beside an optimizer that clips itself, a warning otherwise."""
+    clip = cfg.train.get("clip_grad_norm", 0) or 0
+    if not clip:
+        return 0
+    own = getattr(optimizer, "relkd_clip_grad_norm", None)
+    if own is not None:
+        raise ValueError(
+            f"Gradient clipping is set twice: train.clip_grad_norm={clip} and the optimizer's "
+            f"clip_grad_norm={own}; remove train.clip_grad_norm"
+        )
+    logger.warning(
+        "train.clip_grad_norm=%s is applied by relkd's loop only: detectron2's own scripts "
+        "ignore it. Set it on the optimizer instead: optimizer = "
+        "relkd.engine.optim.guarded(<optimizer node>, clip_grad_norm=%s)",
+        clip,
+        clip,
+    )
+    return clip
 
 
 class _Started:

@@ -18,6 +18,8 @@ from detectron2.config import instantiate
 from detectron2.evaluation import DatasetEvaluator, inference_on_dataset
 from detectron2.utils import comm
 
+from ..distillers.base import check_whole_number
+
 logger = logging.getLogger(__name__)
 
 
@@ -92,11 +94,12 @@ def teacher_preflight(cfg, model) -> float | None:
         logger.warning("Teacher preflight skipped: cfg.dataloader.evaluator is not set")
         return None
     num_images, min_ap = opts.get("num_images", 100), opts.get("min_ap", 1.0)
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+    try:
+        num_images = check_whole_number("train.teacher_preflight.num_images", num_images, 1)
+    except ValueError as e:
         raise ValueError(
-            f"train.teacher_preflight.num_images must be a whole number >= 1, got {num_images!r}"
-            " (to skip the preflight, set train.teacher_preflight.enabled=False)"
-        )
+            f"{e} (to skip the preflight, set train.teacher_preflight.enabled=False)"
+        ) from None
     min_ap = float(min_ap)
     loader = instantiate(cfg.dataloader.test)
     batch = getattr(loader, "batch_size", None) or 1
@@ -104,7 +107,7 @@ def teacher_preflight(cfg, model) -> float | None:
     student_format = getattr(getattr(model, "module", model), "input_format", None)
     evaluator = _OnSeenImages(instantiate(cfg.dataloader.evaluator))
     results = inference_on_dataset(
-        _TeacherInStudentFormat(teacher.model, student_format), subset, evaluator
+        _TeacherInStudentFormat(teacher.frozen_model(), student_format), subset, evaluator
     )
     ap = comm.all_gather((results or {}).get("bbox", {}).get("AP"))[0]
     seen = sum(comm.all_gather(len(evaluator.ids)))  # fewer than asked on a small set

@@ -7,12 +7,10 @@ import time
 from collections.abc import Sequence
 
 import torch
-import torch.distributed as dist
 from detectron2.config import configurable
-from detectron2.utils import comm
 from torch import nn
 
-from ..distillers.base import Distiller, DistillInputs
+from ..distillers.base import Distiller, DistillInputs, check_whole_number
 from ..teacher import Teacher
 from ..utils.events import current_storage
 from ..utils.features import feature_shapes, record_features
@@ -23,6 +21,21 @@ NONFINITE = ("raise", "skip")
 # nonfinite="skip" stops the run after this many skipped iterations in a row: a broken input
 # (NaN images) would otherwise skip every iteration and end as a finished run
 MAX_CONSECUTIVE_SKIPS = 20
+# set (True) on the parameters of an optimizer that skips steps with non-finite gradients
+# (relkd.engine.optim.guard_optimizer): what nonfinite="skip" needs from the training loop
+GUARDED_PARAM = "_relkd_guarded"
+
+
+class _NaNGradient(torch.autograd.Function):
+    """Forward: zeros shaped like the input; backward: NaN for the input's gradient."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(grad, float("nan"))
 
 
 class DistillMixin:
@@ -113,16 +126,14 @@ class DistillMixin:
     ) -> None:
         if nonfinite not in NONFINITE:
             raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}")
-        if isinstance(max_consecutive_skips, bool) or not isinstance(max_consecutive_skips, int):
-            raise ValueError(
-                f"max_consecutive_skips must be a whole number, got {max_consecutive_skips!r}"
-            )
-        if max_consecutive_skips < 0:
-            raise ValueError(f"max_consecutive_skips must be >= 0, got {max_consecutive_skips}")
         self.nonfinite = nonfinite
-        self.max_consecutive_skips = max_consecutive_skips
+        self.max_consecutive_skips = check_whole_number(
+            "max_consecutive_skips", max_consecutive_skips
+        )
         self._skips_in_a_row = 0
-        self.skip_update = False  # read by the NonFiniteSkip hook after backward
+        self.skip_update = False  # this rank asked for the step to be left out
+        self.skip_hook = False  # set by relkd's NonFiniteSkip hook, which honours skips
+        self._skip_checked = False
         self._bad_terms: list[str] = []
         self.skipped_iters = 0
         if not isinstance(teacher, Teacher):
@@ -201,6 +212,7 @@ class DistillMixin:
             gt_instances: per-image ground truth.
             extras: passed to the distillers as ``DistillInputs.extras``.
         """
+        self._check_skip_honoured()
         storage = current_storage()
         t0 = time.perf_counter()
         teacher_feats = self._teacher_features(images)
@@ -238,44 +250,67 @@ class DistillMixin:
         self._local_iter += 1
         return losses
 
+    def _check_skip_honoured(self) -> None:
+        """With ``nonfinite="skip"``, refuse to train (once, at the first training iteration)
+        unless the optimizer step of a skipped iteration will be left out: the optimizer is
+        guarded (:func:`relkd.engine.optim.guard_optimizer`) or relkd's ``NonFiniteSkip`` hook
+        is registered. An unguarded step applies weight decay and moments even to zero
+        gradients, and NaN gradients to the weights."""
+        if self.nonfinite != "skip" or self._skip_checked:
+            return
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        guarded = all(getattr(p, GUARDED_PARAM, False) for p in trainable)
+        if not (guarded or self.skip_hook):
+            raise ValueError(
+                "nonfinite='skip' needs an optimizer that leaves out the step of a skipped "
+                "iteration, and this loop's does not: build it with "
+                "relkd.engine.optim.guarded(<optimizer node>) in a LazyConfig, or return "
+                "relkd.engine.optim.build_optimizer(cfg, model) from DefaultTrainer."
+                "build_optimizer, or train with relkd's train_net.py (its NonFiniteSkip hook); "
+                "or set nonfinite='raise'"
+            )
+        self._skip_checked = True
+
     def _guard_nonfinite(self, losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """With ``nonfinite="skip"``: if a distillation term is non-finite on any rank, return
-        finite losses with zero gradients for every trainable parameter on every rank (so DDP
-        stays in step) and set ``skip_update`` so that no optimizer update follows."""
+        """With ``nonfinite="skip"``: if a distillation term is non-finite on this rank, return
+        finite losses whose backward gives every trainable parameter a NaN gradient, and set
+        ``skip_update``. A guarded optimizer, relkd's ``NonFiniteSkip`` hook or AMP's
+        ``GradScaler`` then leaves the step out; under DDP the gradient all-reduce carries the
+        NaN to every rank, so all of them skip the same step without a collective here."""
         self.skip_update = False
         if self.nonfinite != "skip":
             return losses
-        bad = torch.tensor(float(bool(self._bad_terms)), device=self.pixel_mean.device)
-        if comm.get_world_size() > 1:
-            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-        if not bad.item():
+        if not self._bad_terms:
             self._skips_in_a_row = 0
             return losses
         self.skip_update = True
         self.skipped_iters += 1
         self._skips_in_a_row += 1
         if self._skips_in_a_row > self.max_consecutive_skips:
-            # every rank counts the same all-reduced flag, so all of them stop here together
             names = [k for k, v in losses.items() if not torch.isfinite(v).all()]
             raise FloatingPointError(
                 f"{self._skips_in_a_row} iterations in a row up to iteration {self._iteration()} "
-                f"had non-finite losses ({', '.join(names) or 'on another rank'}); "
-                f"nonfinite='skip' stops after max_consecutive_skips={self.max_consecutive_skips}."
-                " Check the input data and the learning rate"
+                f"had non-finite losses ({', '.join(names)}); nonfinite='skip' stops after "
+                f"max_consecutive_skips={self.max_consecutive_skips}. Check the input data and "
+                "the learning rate"
             )
         logger.warning(
             "Skipping iteration %d (no update): non-finite distillation term(s) %s",
             self._iteration(),
-            ", ".join(self._bad_terms) or "on another rank",
+            ", ".join(self._bad_terms),
         )
         storage = current_storage()
         if storage is not None:
             storage.put_scalar("relkd/skipped_iters", self.skipped_iters, smoothing_hint=False)
-        zero = sum(p.reshape(-1)[0] * 0.0 for p in self.parameters() if p.requires_grad)
+        poison = sum(
+            _NaNGradient.apply(p.reshape(-1)[:1]).sum()
+            for p in self.parameters()
+            if p.requires_grad
+        )
         out = {
             k: v.detach() if torch.isfinite(v).all() else torch.zeros_like(v)
             for k, v in losses.items()
         }
         first = next(iter(out))
-        out[first] = out[first] + zero
+        out[first] = out[first] + poison
         return out

@@ -45,6 +45,76 @@ def student_config(model_cfg):
     return node
 
 
+def yacs_student_config(cfg):
+    """A copy of a distilled yacs config that builds the plain student with detectron2's
+    ``build_model`` (``MODEL.META_ARCHITECTURE`` of the class the distilling one extends, no
+    ``RELKD`` node): it loads with ``get_cfg().merge_from_file`` where relkd is not installed."""
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    out = cfg.clone()
+    out.defrost()
+    name = out.MODEL.META_ARCHITECTURE
+    out.MODEL.META_ARCHITECTURE = plain_class(META_ARCH_REGISTRY.get(name)).__name__
+    out.pop("RELKD", None)
+    out.MODEL.WEIGHTS = ""
+    return out
+
+
+def detectron2_stages(node):
+    """``node`` (a LazyConfig node, changed in place and returned) with every
+    ``relkd.modeling.resnet_stages`` node replaced by the detectron2 ``ResNet.make_stage``
+    nodes it stands for (:func:`relkd.modeling.resnet.resnet_stage_nodes`), so that a student
+    config built with relkd's any-width ResNets names detectron2 alone."""
+    from detectron2.utils.registry import locate
+    from omegaconf import DictConfig, ListConfig
+
+    from ..modeling.resnet import resnet_stage_nodes, resnet_stages
+
+    def is_stages(target) -> bool:
+        if isinstance(target, str):
+            try:
+                target = locate(target)
+            except ImportError:
+                return False
+        return target is resnet_stages
+
+    def visit(x):
+        items = x.items() if isinstance(x, DictConfig) else enumerate(x)
+        for key, value in list(items):
+            if isinstance(value, DictConfig) and is_stages(value.get("_target_")):
+                x[key] = resnet_stage_nodes(**{k: v for k, v in value.items() if k != "_target_"})
+            elif isinstance(value, (DictConfig, ListConfig)):
+                visit(value)
+
+    visit(node)
+    return node
+
+
+def write_student_config(cfg, weights: str, path: str) -> None:
+    """Write the config of the plain student whose checkpoint is ``weights`` to ``path``: for
+    a yacs ``cfg``, :func:`yacs_student_config` with ``MODEL.WEIGHTS``; for a LazyConfig, its
+    ``model`` (:func:`student_config`), ``dataloader.test`` and ``train.init_checkpoint``."""
+    from detectron2.config import CfgNode, LazyConfig
+    from omegaconf import OmegaConf
+
+    if isinstance(cfg, CfgNode):
+        out = yacs_student_config(cfg)
+        out.MODEL.WEIGHTS = weights
+        with open(path, "w") as f:
+            f.write(out.dump())
+        return
+    out = OmegaConf.create(
+        {
+            "model": detectron2_stages(student_config(cfg.model)),
+            "train": {"init_checkpoint": weights},
+        },
+        flags={"allow_objects": True},
+    )
+    if "dataloader" in cfg and "test" in cfg.dataloader:
+        out.dataloader = {"test": cfg.dataloader.test}
+    LazyConfig.save(out, path)
+
+
 def student_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A distilled model's ``state_dict`` without the distillers' modules."""
     return {k: v for k, v in state.items() if not k.startswith(DISTILLER_PREFIX)}
