@@ -10,8 +10,9 @@ class (``RetinaNet``, ``GeneralizedRCNN``, ``DABDETR``) with no missing or unexp
 ``--config-file`` (default: ``config.yaml`` beside CKPT; a LazyConfig or a yacs config) lets
 the tool check. The student's own config is written beside OUT (``student.pth`` ->
 ``student.yaml``): for a LazyConfig run its ``model`` (relkd's any-width ResNet stages written
-as detectron2 ``ResNet.make_stage`` nodes), ``dataloader.test`` and ``train.init_checkpoint``; for a yacs run a yaml for
-``get_cfg().merge_from_file``, with ``MODEL.WEIGHTS`` set, e.g. for ``DefaultPredictor``.
+as detectron2 ``ResNet.make_stage`` nodes), ``dataloader.test`` and ``train.init_checkpoint``;
+for a yacs run a yaml for ``get_cfg().merge_from_file``, with ``MODEL.WEIGHTS`` set, e.g. for
+``DefaultPredictor``.
 Neither needs relkd, except for a DAB-DETR student (relkd's model). ``--trace`` also
 traces the student with detectron2's ``TracingAdapter`` on the config's first test image and
 checks that the trace gives the eager outputs (eager mode running the batched-NMS algorithm
