@@ -101,7 +101,7 @@ def test_pixel_statistics_in_an_old_checkpoint_are_ignored_with_a_note(
     ckpt["model"]["pixel_std"] = torch.tensor([4.0, 5.0, 6.0]).view(3, 1, 1)
     old = tmp_path / "old.pth"
     torch.save(ckpt, old)
-    with caplog.at_level(logging.INFO, logger="relkd.teacher"):
+    with caplog.at_level(logging.INFO, logger="relkd.loading"):
         teacher = Teacher(config=TEACHER_CFG, weights=str(old)).load()
     assert "ignoring ['pixel_mean', 'pixel_std'] in the checkpoint" in caplog.text
     assert torch.equal(teacher.model.pixel_mean, model.pixel_mean)  # the config's values
