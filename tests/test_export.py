@@ -16,7 +16,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
 from detectron2.export.flatten import flatten_to_tuple
 
-from relkd.teacher import load_strict
+from relkd.loading import load_strict
 from relkd.utils.export import (
     max_output_difference,
     plain_class,

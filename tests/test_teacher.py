@@ -9,7 +9,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 
 from relkd import CheckpointLoadError, Teacher, TeacherLoadError
-from relkd.teacher import load_strict
+from relkd.loading import load_strict
 
 from .conftest import load_cfg
 

@@ -135,7 +135,7 @@ def build(cfg, args, device):
     from detectron2.config import LazyConfig, instantiate
 
     from relkd import Teacher
-    from relkd.teacher import resolve_path
+    from relkd.loading import resolve_path
     from relkd.utils.export import student_config, student_state
 
     if "teacher" not in cfg.model:

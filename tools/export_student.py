@@ -55,7 +55,7 @@ def load_config(path: str, opts=()):
     of a ``DefaultTrainer`` run); either kind's overrides are checked against its keys."""
     from detectron2.config import LazyConfig
 
-    from relkd.teacher import is_yacs_file
+    from relkd.loading import is_yacs_file
 
     if not is_yacs_file(path):
         from relkd.engine.overrides import apply_overrides
@@ -84,7 +84,7 @@ def build_plain(config: str, weights: str, opts=()):
     from detectron2.config import CfgNode, instantiate
     from detectron2.modeling import build_model
 
-    from relkd.teacher import load_strict
+    from relkd.loading import load_strict
     from relkd.utils.export import student_config, yacs_student_config
 
     cfg = load_config(config, opts)
@@ -157,7 +157,7 @@ def main(argv=None) -> dict:
     if not has_config:
         print("[export] no config beside the checkpoint: the plain-class load was not checked")
         return result
-    from relkd.teacher import CheckpointLoadError
+    from relkd.loading import CheckpointLoadError
 
     try:
         cfg, model = build_plain(config, args.out, args.opts)

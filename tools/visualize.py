@@ -50,7 +50,7 @@ def load_model(cfg, checkpoint: str):
     """The distilled model of ``cfg`` with the student and distillers of ``checkpoint``."""
     from detectron2.config import instantiate
 
-    from relkd.teacher import load_strict
+    from relkd.loading import load_strict
 
     model = instantiate(cfg.model).to(cfg.train.device)
     load_strict(model, checkpoint, what="Distilled model")
