@@ -52,7 +52,7 @@ def add_relkd_config(cfg: CfgNode) -> None:
         RELKD.NONFINITE: ``"raise"`` or ``"skip"`` (see ``DistillMixin``).
         RELKD.MAX_CONSECUTIVE_SKIPS: with ``"skip"``, the most iterations skipped in a row.
     """
-    from .meta_arch.distill import MAX_CONSECUTIVE_SKIPS  # here: meta_arch imports this module
+    from .meta_arch.nonfinite import MAX_CONSECUTIVE_SKIPS  # here: meta_arch imports this module
 
     cfg.RELKD = CfgNode()
     cfg.RELKD.TEACHER = CfgNode()

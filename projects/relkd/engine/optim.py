@@ -40,7 +40,7 @@ from detectron2.config import LazyCall as L
 from detectron2.utils.registry import locate
 from torch.nn.utils import clip_grad_norm_
 
-from ..meta_arch.distill import GUARDED_PARAM
+from ..meta_arch.nonfinite import GUARDED_PARAM
 from ..utils.events import current_storage
 
 logger = logging.getLogger("relkd")
