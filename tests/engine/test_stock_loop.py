@@ -132,3 +132,22 @@ def test_relkd_loop_refuses_clipping_set_twice(random_teacher, tmp_path):
     )
     with pytest.raises(ValueError, match=r"set twice: train.clip_grad_norm=5.0 and the optim"):
         do_train(cfg)
+
+
+def test_relkd_hook_beside_a_guarded_optimizer_leaves_the_skip_to_it(random_teacher, digits_batch):
+    # relkd's loop registers NonFiniteSkip and the digits configs guard the optimizer: the
+    # optimizer alone checks the norm, skips and counts the step
+    from relkd.engine.hooks import NonFiniteSkip
+
+    cfg = distilled_cfg(random_teacher, "model.nonfinite=skip")
+    model = instantiate(cfg.model)
+    _poison_at(model, 1)
+    cfg.optimizer.params.model = model
+    opt = instantiate(cfg.optimizer)
+    trainer = SimpleTrainer(model, itertools.repeat(digits_batch), opt)
+    record = _Record()
+    trainer.register_hooks([NonFiniteSkip(), record])
+    trainer.train(0, 3)
+    before, skipped, _ = record.weights
+    assert all(torch.equal(before[k], skipped[k]) for k in before)
+    assert opt.skipped_steps == 1 and all(s["step"].item() == 2 for s in opt.state.values())

@@ -57,6 +57,8 @@ class NonFiniteSkip(HookBase):
     def after_backward(self):
         if getattr(self._model, "nonfinite", None) != "skip":
             return
+        if hasattr(self.trainer.optimizer, "relkd_clip_grad_norm"):
+            return  # a guarded optimizer checks the same norm and skips (and counts) itself
         scaler = getattr(self.trainer, "grad_scaler", None)
         if scaler is not None and scaler.is_enabled():
             return

@@ -11,7 +11,7 @@ from the config and steps:
   ``grad_norm``;
 - a step whose gradients are not finite is not taken: no parameter, moment or weight decay
   changes. relkd's meta-architectures with ``nonfinite="skip"`` make every gradient NaN on an
-  iteration they skip (:mod:`relkd.meta_arch.distill`), so under DDP the gradient all-reduce
+  iteration they skip (:mod:`relkd.meta_arch.nonfinite`), so under DDP the gradient all-reduce
   carries one rank's skip to every rank and all of them skip the same step. The step is
   logged (WARNING, and ``relkd/skipped_steps`` in the event storage).
 
