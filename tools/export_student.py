@@ -107,8 +107,9 @@ def example_image(cfg, image: str = ""):
 
     yacs = isinstance(cfg, CfgNode)
     if image:
-        mapper = DatasetMapper(cfg, is_train=False) if yacs else None
-        if not yacs:
+        if yacs:
+            mapper = DatasetMapper(cfg, is_train=False)
+        else:
             mapper = instantiate(cfg.dataloader.test.mapper)
         return mapper({"file_name": image})["image"]
     register_digits_det()
