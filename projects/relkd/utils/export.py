@@ -26,7 +26,11 @@ def plain_class(cls: type) -> type:
 
     if not issubclass(cls, DistillMixin):
         return cls
-    return next(c for c in cls.__mro__ if not issubclass(c, DistillMixin))
+    # the first module class up the MRO that is not relkd's (mixins such as the nonfinite
+    # policy are no modules)
+    return next(
+        c for c in cls.__mro__ if issubclass(c, nn.Module) and not issubclass(c, DistillMixin)
+    )
 
 
 def student_config(model_cfg):
