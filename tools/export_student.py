@@ -12,7 +12,8 @@ the tool check. The student's own config is written beside OUT (``student.pth`` 
 ``student.yaml``): for a LazyConfig run its ``model`` (relkd's any-width ResNet stages written
 as detectron2 ``ResNet.make_stage`` nodes), ``dataloader.test`` and ``train.init_checkpoint``;
 for a yacs run a yaml for ``get_cfg().merge_from_file``, with ``MODEL.WEIGHTS`` set, e.g. for
-``DefaultPredictor``.
+``DefaultPredictor``. For a LazyConfig RetinaNet or Faster R-CNN it also writes that yaml
+(``student_predictor.yaml``; ``relkd.utils.predictor``), checked on the example image.
 Neither needs relkd, except for a DAB-DETR student (relkd's model). ``--trace`` also
 traces the student with detectron2's ``TracingAdapter`` on the config's first test image and
 checks that the trace gives the eager outputs (eager mode running the batched-NMS algorithm
@@ -97,6 +98,10 @@ def build_plain(config: str, weights: str, opts=()):
     return cfg, model.eval()
 
 
+class NoExampleImage(RuntimeError):
+    """The config's test set is not registered in this process and no ``--image`` was given."""
+
+
 def example_image(cfg, image: str = ""):
     """A ``(3, H, W)`` input for the trace: ``image`` read through the config's test mapper, or
     the first image of the config's test set."""
@@ -120,13 +125,34 @@ def example_image(cfg, image: str = ""):
             loader = instantiate(cfg.dataloader.test)
     except KeyError as e:  # DatasetCatalog: the config's dataset is not registered here
         name = str(e).split("!")[0].strip("'\" ")
-        raise SystemExit(
+        raise NoExampleImage(
             f"[export] {name}: the config's test dataset is not registered in this process (a "
             "config.yaml saved with a run carries no registration code). Pass --image FILE "
             "(any image: the trace's example input), or --config-file with the .py config "
             "that registers the dataset"
         ) from None
     return next(iter(loader))[0]["image"]
+
+
+def predictor_config(cfg, model, weights: str, image) -> dict | None:
+    """Write and check the yacs config with which ``DefaultPredictor`` runs the student of a
+    LazyConfig run (:func:`relkd.utils.predictor.write_predictor_config`); ``None``, with the
+    reason printed, for a student that has no yacs form."""
+    from relkd.utils.predictor import NotExpressible, write_predictor_config
+
+    try:
+        out = write_predictor_config(cfg, model, weights, image)
+    except NotExpressible as e:
+        print(f"[export] no DefaultPredictor config (the LazyConfig one is the student's): {e}")
+        return None
+    wide = out["weights"] != weights
+    print(
+        f"[export] {out['config']}: yacs config for DefaultPredictor, no relkd needed"
+        + (f", weights embedded in a 64-wide ResNet ({out['weights']})" if wide else "")
+        + f"; checked on the example image (features within {out['max_diff']:.2g} relative, "
+        "same detections from the same features)"
+    )
+    return out
 
 
 def student_config_path(out: str) -> str:
@@ -137,6 +163,7 @@ def student_config_path(out: str) -> str:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
+    from detectron2.config import CfgNode
 
     from relkd.utils.export import (
         export_student,
@@ -177,8 +204,17 @@ def main(argv=None) -> dict:
         f"[export] {result['config']}: the student's config"
         + (" (it names relkd classes: relkd must be installed to build it)" if needs else "")
     )
+    image = None
+    if args.trace or not isinstance(cfg, CfgNode):
+        try:
+            image = example_image(cfg, args.image)
+        except NoExampleImage as e:
+            if args.trace:
+                raise SystemExit(str(e)) from None
+            print(f"{e}; the DefaultPredictor config was not written")
+    if image is not None and not isinstance(cfg, CfgNode):
+        result["predictor"] = predictor_config(cfg, model, os.path.abspath(args.out), image)
     if args.trace:
-        image = example_image(cfg, args.image)
         traced, adapter = trace_student(model, image)
         with torch.no_grad():
             again = adapter.outputs_schema(traced(image))
