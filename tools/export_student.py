@@ -138,7 +138,8 @@ def predictor_config(cfg, model, weights: str, image) -> dict | None:
     """Write and check the yacs config with which ``DefaultPredictor`` runs the student of a
     LazyConfig run (:func:`relkd.utils.predictor.write_predictor_config`); ``None``, with the
     reason printed, for a student that has no yacs form."""
-    from relkd.utils.predictor import NotExpressible, write_predictor_config
+    from relkd.utils.predictor import write_predictor_config
+    from relkd.utils.to_yacs import NotExpressible
 
     try:
         out = write_predictor_config(cfg, model, weights, image)

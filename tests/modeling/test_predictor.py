@@ -1,5 +1,6 @@
-"""``relkd.utils.predictor``: a LazyConfig student as a yacs config for ``DefaultPredictor``,
-and the zero-channel embedding of a narrow ResNet-18 into the 64-wide one yacs builds."""
+"""``relkd.utils.to_yacs`` and ``relkd.utils.predictor``: a LazyConfig student as a yacs config
+for ``DefaultPredictor``, and the zero-channel embedding of a narrow ResNet-18 into the 64-wide
+one yacs builds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from detectron2.modeling import build_model
 from detectron2.modeling.backbone.resnet import BasicBlock
 
 from relkd.utils.export import student_config
-from relkd.utils.predictor import NotExpressible, compare, embed_state, yacs_config
+from relkd.utils.predictor import compare, embed_state
+from relkd.utils.to_yacs import NotExpressible, yacs_config
 
 from ..conftest import load_cfg
 
