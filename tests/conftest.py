@@ -1,4 +1,5 @@
-"""Shared fixtures: configs, a tiny real batch, and teacher checkpoints trained by relkd itself."""
+"""Shared fixtures: configs, a tiny real batch, teacher checkpoints (seeded random weights) and
+teachers trained for a few iterations through the command line."""
 
 from __future__ import annotations
 
@@ -99,9 +100,48 @@ def teacher_runs(tmp_path_factory):
     return runs
 
 
+def _calibrate_norms(model, batch: list[dict]) -> None:
+    """Set the BatchNorm running statistics of a random-weight ``model`` to those of its
+    backbone's activations on ``batch`` (a trained teacher's keep features in range; the
+    initial mean 0 and variance 1 would let them grow layer by layer)."""
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over the calibration pass
+    model.train()
+    with torch.no_grad():
+        model.backbone(model.preprocess_image(batch).tensor)
+    for m in norms:
+        m.momentum = 0.1
+    model.eval()
+
+
 @pytest.fixture(scope="session")
-def teacher_ckpt(teacher_runs):
-    return {det: os.path.join(out, "model_final.pth") for det, out in teacher_runs.items()}
+def teacher_ckpt(tmp_path_factory, digits_batch) -> dict[str, str]:
+    """``{detector: checkpoint}`` of each digits teacher with seeded random weights (norms
+    calibrated on ``digits_batch``), built and saved in this process (the tests that need a
+    command-line run use ``teacher_runs``)."""
+    import torch
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import instantiate
+
+    root = tmp_path_factory.mktemp("random_teachers")
+    out = {}
+    for det in TEACHERS:
+        torch.manual_seed(1)
+        model = instantiate(load_cfg(f"digits/{det}_R50_teacher.py").model)
+        _calibrate_norms(model, digits_batch)
+        if det == "dab_detr":
+            # DAB-DETR zero-initialises its last box layer: a random teacher's boxes would be
+            # its anchors, as the student's are, and KD-DETR's box terms about 0
+            for name, p in model.named_parameters():
+                if name.startswith("bbox_embed."):
+                    torch.nn.init.normal_(p, std=0.05)
+        DetectionCheckpointer(model, save_dir=str(root)).save(det)
+        out[det] = str(root / f"{det}.pth")
+    return out
 
 
 # the test teachers train for 4 iterations: untrained by design, so the preflight is off

@@ -32,8 +32,6 @@ def make_inputs(student, teacher, boxes, size=64, iteration=0, **extra):
         inst.gt_classes = torch.zeros(len(b), dtype=torch.long)
         gts.append(inst)
     return DistillInputs(
-        images=torch.zeros(len(boxes), 3, size, size),
-        image_sizes=[(size, size)] * len(boxes),
         student_features=student,
         teacher_features=teacher,
         gt_instances=gts,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from detectron2.config import instantiate
 
-from relkd.utils.export import student_state
+from relkd.export.student import student_state
 
 from .conftest import NO_PREFLIGHT, load_cfg, load_tool
 

@@ -16,14 +16,14 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
 from detectron2.export.flatten import flatten_to_tuple
 
-from relkd.loading import load_strict
-from relkd.utils.export import (
+from relkd.export.student import (
     max_output_difference,
     plain_class,
     student_config,
     trace_nms,
     trace_student,
 )
+from relkd.loading import load_strict
 
 from .conftest import NO_PREFLIGHT, load_cfg, load_tool, run_tool
 

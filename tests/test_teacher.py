@@ -10,6 +10,7 @@ from detectron2.config import instantiate
 
 from relkd import CheckpointLoadError, Teacher, TeacherLoadError
 from relkd.loading import load_strict
+from relkd.teacher import InputSpec
 
 from .conftest import load_cfg
 
@@ -146,7 +147,9 @@ def test_renormalises_between_pixel_stats_and_formats(saved_teacher):
     raw_rgb[..., 30:, :] = 0  # will be the student's padding
     s_in = (raw_rgb - student.pixel_mean) / student.pixel_std
     s_in[..., 30:, :] = 0
-    out = teacher.prepare_images(s_in, [(30, 40)], student)
+    with pytest.raises(RuntimeError, match="student's input spec is unknown"):
+        teacher.prepare_images(s_in, [(30, 40)])
+    out = teacher.attach(InputSpec.of(student)).prepare_images(s_in, [(30, 40)])
     t = teacher.model
     expected = (raw_rgb.flip(1) - t.pixel_mean) / t.pixel_std
     assert out.shape == (1, 3, 64, 64)  # padded to the teacher's size divisibility (32)
@@ -157,7 +160,8 @@ def test_renormalises_between_pixel_stats_and_formats(saved_teacher):
 def test_same_stats_pass_through(saved_teacher):
     teacher = Teacher(model=saved_teacher[1])
     x = torch.randn(2, 3, 64, 64)
-    assert teacher.prepare_images(x, [(64, 64)] * 2, teacher.model) is x
+    teacher.attach(InputSpec.of(teacher.model))
+    assert teacher.prepare_images(x, [(64, 64)] * 2) is x
 
 
 def test_needs_config_or_model():

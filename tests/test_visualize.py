@@ -11,9 +11,9 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from PIL import Image
+from toolkit.vis import capture_distill_inputs, relation_matrices
 
 from relkd.distillers import FGFI
-from relkd.utils.vis import capture_distill_inputs, relation_matrices
 
 from .conftest import NO_PREFLIGHT, load_cfg, run_tool
 

@@ -135,8 +135,8 @@ def build(cfg, args, device):
     from detectron2.config import LazyConfig, instantiate
 
     from relkd import Teacher
+    from relkd.export.student import student_config, student_state
     from relkd.loading import resolve_path
-    from relkd.utils.export import student_config, student_state
 
     if "teacher" not in cfg.model:
         target = cfg.model.get("_target_")
@@ -145,9 +145,11 @@ def build(cfg, args, device):
             "teacher; the benchmark measures distillation overhead: give a distilled config "
             "(configs/digits/<detector>_R18_<method>.py)"
         )
-    if args.random_teacher:
-        tcfg = LazyConfig.load(resolve_path(cfg.model.teacher.config))
-        cfg.model.teacher = L(Teacher)(model=tcfg.model)
+    if args.random_teacher:  # the teacher's architecture, without its weights
+        node = cfg.model.teacher.get("model")
+        if node is None:
+            node = LazyConfig.load(resolve_path(cfg.model.teacher.config)).model
+        cfg.model.teacher = L(Teacher)(model=node)
     model = instantiate(cfg.model).to(device).train()
     plain = instantiate(student_config(cfg.model)).to(device).train()
     plain.load_state_dict(student_state(model.state_dict()))
@@ -287,7 +289,7 @@ def bench_config(path: str, args) -> dict:
     from detectron2.config import LazyConfig
 
     from relkd.engine.overrides import apply_overrides
-    from relkd.utils.export import student_state
+    from relkd.export.student import student_state
 
     cfg = apply_overrides(LazyConfig.load(path), args.opts)
     device = torch.device(args.device)

@@ -54,7 +54,7 @@ def cached_teacher(config: str, out: str, quick: bool) -> dict | None:
     Raises ``SystemExit`` when it was trained for other than the iterations this demo would
     train it for (a quick teacher in a full run's folder, or one from a shortened config).
     """
-    from relkd.engine import runs
+    from toolkit import runs
 
     ckpt = os.path.join(out, "model_final.pth")
     if not (os.path.isfile(ckpt) and os.path.isfile(os.path.join(out, "summary.json"))):
@@ -72,7 +72,7 @@ def cached_teacher(config: str, out: str, quick: bool) -> dict | None:
 
 
 def train(config: str, out: str, extra: list[str], quick: bool, threads=None) -> dict:
-    from relkd.engine.runs import train_run
+    from toolkit.runs import train_run
 
     if quick:
         # a 4-iteration teacher is untrained by design: no preflight
@@ -105,7 +105,7 @@ def main(argv=None) -> str:
 
     print("[demo] digits_det: building or reusing the embedded dataset ...", flush=True)
     print(f"[demo] digits_det at {build_digits_det()}", flush=True)
-    from relkd.engine.jobs import Job, run_jobs
+    from toolkit.jobs import Job, run_jobs
 
     def run(name: str) -> tuple[str, str]:
         return f"configs/digits/{name}.py", os.path.join(args.output_root, name)

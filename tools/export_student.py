@@ -13,11 +13,11 @@ the tool check. The student's own config is written beside OUT (``student.pth`` 
 as detectron2 ``ResNet.make_stage`` nodes), ``dataloader.test`` and ``train.init_checkpoint``;
 for a yacs run a yaml for ``get_cfg().merge_from_file``, with ``MODEL.WEIGHTS`` set, e.g. for
 ``DefaultPredictor``. For a LazyConfig RetinaNet or Faster R-CNN it also writes that yaml
-(``student_predictor.yaml``; ``relkd.utils.predictor``), checked on the example image.
+(``student_predictor.yaml``; ``relkd.export.predictor``), checked on the example image.
 Neither needs relkd, except for a DAB-DETR student (relkd's model). ``--trace`` also
 traces the student with detectron2's ``TracingAdapter`` on the config's first test image and
 checks that the trace gives the eager outputs (eager mode running the batched-NMS algorithm
-torchvision uses in traces; ``relkd.utils.export.trace_nms`` says why).
+torchvision uses in traces; ``relkd.export.student.trace_nms`` says why).
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def build_plain(config: str, weights: str, opts=()):
     from detectron2.config import CfgNode, instantiate
     from detectron2.modeling import build_model
 
+    from relkd.export.student import student_config, yacs_student_config
     from relkd.loading import load_strict
-    from relkd.utils.export import student_config, yacs_student_config
 
     cfg = load_config(config, opts)
     if isinstance(cfg, CfgNode):
@@ -136,10 +136,10 @@ def example_image(cfg, image: str = ""):
 
 def predictor_config(cfg, model, weights: str, image) -> dict | None:
     """Write and check the yacs config with which ``DefaultPredictor`` runs the student of a
-    LazyConfig run (:func:`relkd.utils.predictor.write_predictor_config`); ``None``, with the
+    LazyConfig run (:func:`relkd.export.predictor.write_predictor_config`); ``None``, with the
     reason printed, for a student that has no yacs form."""
-    from relkd.utils.predictor import write_predictor_config
-    from relkd.utils.to_yacs import NotExpressible
+    from relkd.export.predictor import write_predictor_config
+    from relkd.export.to_yacs import NotExpressible
 
     try:
         out = write_predictor_config(cfg, model, weights, image)
@@ -166,7 +166,7 @@ def main(argv=None) -> dict:
     import torch
     from detectron2.config import CfgNode
 
-    from relkd.utils.export import (
+    from relkd.export.student import (
         export_student,
         max_output_difference,
         trace_nms,

@@ -125,7 +125,7 @@ def bbox(summary: dict) -> dict:
 @cache
 def config_iters(config: str) -> int:
     """``train.max_iter`` of a config file (read once per process)."""
-    from relkd.engine.runs import load_config
+    from toolkit.runs import load_config
 
     return int(load_config(config).train.max_iter)
 
@@ -140,7 +140,7 @@ def teacher_dir(det: str, args, iters: int) -> str:
 
 def teacher_run(det: str, args, iters: int, extra: tuple = (), threads=None) -> dict:
     """Train (or reuse) the teacher into :func:`teacher_dir`; return its summary."""
-    from relkd.engine.runs import load_summary, train_run
+    from toolkit.runs import load_summary, train_run
 
     out = teacher_dir(det, args, iters)
     config = f"configs/digits/{det}_R50_teacher.py"
@@ -154,7 +154,7 @@ def teacher_run(det: str, args, iters: int, extra: tuple = (), threads=None) -> 
 def _cached(out: str, iters: int, config: str, overrides: list[str]) -> bool:
     """Whether ``out`` holds a finished run of ``iters`` iterations whose model is the one
     ``config`` with ``overrides`` builds now (a changed weight or argument means a rerun)."""
-    from relkd.engine.runs import model_difference
+    from toolkit.runs import model_difference
 
     path = os.path.join(out, "summary.json")
     if not (os.path.isfile(path) and os.path.isfile(os.path.join(out, "model_final.pth"))):
@@ -171,7 +171,7 @@ def _cached(out: str, iters: int, config: str, overrides: list[str]) -> bool:
 def warmup_overrides(config: str, iters: int) -> list[str]:
     """Scale each distiller's ``warmup_iters`` with the schedule, as the learning-rate schedule
     follows ``train.max_iter``: FGFI's 400 of 1,000 iterations become 160 of 400, not all 400."""
-    from relkd.engine.runs import load_config
+    from toolkit.runs import load_config
 
     cfg = load_config(config)
     factor = iters / int(cfg.train.max_iter)
@@ -193,7 +193,7 @@ def student_run(
     extra: tuple = (),
     threads: int | None = None,
 ) -> dict:
-    from relkd.engine.runs import load_summary, train_run
+    from toolkit.runs import load_summary, train_run
 
     name = f"{det}_R18_student" if method == "baseline" else f"{det}_R18_{method}"
     config = f"configs/digits/{name}.py"
@@ -217,7 +217,8 @@ def backbone_jobs(args, keys: set[str]) -> list:
     Faster R-CNN baseline student's (R18), cut into ``dab_detr/backbones/{teacher,student}.pth``
     (job ``dab_detr/backbones``). Their runs are the jobs ``faster_rcnn/teacher`` and
     ``faster_rcnn/baseline/0``, added here unless ``keys`` (the table's jobs) has them."""
-    from relkd.engine.jobs import Job
+    from toolkit.jobs import Job
+
     from relkd.utils.checkpoints import extract_backbone
 
     t_iters, s_iters = iterations("faster_rcnn", args)
@@ -255,7 +256,7 @@ def _into(slot: list, i: int, fn):
 
 def plan(args) -> tuple[list, dict]:
     """Every job of the table, and ``raw[det][key]``, the list of summaries they fill."""
-    from relkd.engine.jobs import Job
+    from toolkit.jobs import Job
 
     raw, jobs = {}, []
     for det in args.detectors:
@@ -400,7 +401,7 @@ def main(argv=None) -> str:
     print(f"[quality] digits_det at {build_digits_det()}", flush=True)
     os.makedirs(args.output_root, exist_ok=True)
     t0 = time.time()
-    from relkd.engine.jobs import run_jobs
+    from toolkit.jobs import run_jobs
 
     jobs, raw = plan(args)
     run_jobs(jobs, args.jobs)

@@ -192,11 +192,11 @@ def main(argv=None) -> list[str]:
     import torch
     from detectron2.config import LazyConfig
     from detectron2.data import MetadataCatalog
+    from toolkit.vis import capture_distill_inputs, feature_distances, relation_matrices
 
     from relkd.data import register_digits_det
     from relkd.distillers import DRKD, FGFI
     from relkd.engine.overrides import apply_overrides
-    from relkd.utils.vis import capture_distill_inputs, feature_distances, relation_matrices
 
     register_digits_det()
     cfg = apply_overrides(LazyConfig.load(args.config_file), args.opts)

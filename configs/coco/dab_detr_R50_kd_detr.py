@@ -6,10 +6,11 @@ from relkd import DistillDABDETR, Teacher
 from relkd.distillers import KDDETR
 
 from .dab_detr_R50 import dataloader, lr_multiplier, model, optimizer, train
+from .dab_detr_R101 import model as _teacher
 
 model._target_ = DistillDABDETR
 model.teacher = L(Teacher)(
-    config="configs/coco/dab_detr_R101.py",
+    model=_teacher,
     weights="output/coco/dab_detr_R101/model_final.pth",  # train configs/coco/dab_detr_R101.py
 )
 model.distillers = [L(KDDETR)(num_general_points=300)]

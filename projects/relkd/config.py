@@ -15,29 +15,19 @@ keys and the teacher and distillers from ``RELKD.*``::
     cfg.RELKD.DISTILLER_ARGS.FGFI = CfgNode({"FEATURES": ["p3", "p4"], "LOSS_WEIGHT": 0.01})
 
 Distiller argument keys are the distillers' keyword arguments, upper-cased (yacs style) or
-not; nested nodes become dicts.
+not; nested nodes become dicts. The meta-architectures read ``cfg.RELKD`` through
+:mod:`relkd.meta_arch.yacs`; this module imports nothing of relkd, so that every layer may use it.
 """
 
 from __future__ import annotations
 
 from detectron2.config import CfgNode
-from detectron2.utils.registry import Registry
 
-from .teacher import Teacher, resolve_path
-
-DISTILLER_REGISTRY = Registry("RELKD_DISTILLER")
-DISTILLER_REGISTRY.__doc__ = "relkd distillers by class name, for ``cfg.RELKD.DISTILLERS``."
-
-
-def _register_distillers() -> None:
-    from .distillers import DRKD, FGFI, HGD, KDDETR, FeatureMSE
-
-    for cls in (FeatureMSE, FGFI, DRKD, HGD, KDDETR):
-        if cls.__name__ not in DISTILLER_REGISTRY:
-            DISTILLER_REGISTRY.register(cls)
-
-
-_register_distillers()
+# what a distilling model does with a non-finite distillation term (``DistillMixin``)
+NONFINITE = ("raise", "skip")
+# nonfinite="skip" stops the run after this many skipped iterations in a row: a broken input
+# (NaN images) would otherwise skip every iteration and end as a finished run
+MAX_CONSECUTIVE_SKIPS = 20
 
 
 def add_relkd_config(cfg: CfgNode) -> None:
@@ -52,8 +42,6 @@ def add_relkd_config(cfg: CfgNode) -> None:
         RELKD.NONFINITE: ``"raise"`` or ``"skip"`` (see ``DistillMixin``).
         RELKD.MAX_CONSECUTIVE_SKIPS: with ``"skip"``, the most iterations skipped in a row.
     """
-    from .meta_arch.nonfinite import MAX_CONSECUTIVE_SKIPS  # here: meta_arch imports this module
-
     cfg.RELKD = CfgNode()
     cfg.RELKD.TEACHER = CfgNode()
     cfg.RELKD.TEACHER.CONFIG = ""
@@ -62,59 +50,3 @@ def add_relkd_config(cfg: CfgNode) -> None:
     cfg.RELKD.DISTILLER_ARGS = CfgNode(new_allowed=True)
     cfg.RELKD.NONFINITE = "raise"
     cfg.RELKD.MAX_CONSECUTIVE_SKIPS = MAX_CONSECUTIVE_SKIPS
-
-
-def _plain(value):
-    """yacs values as plain Python (CfgNode -> dict, tuples kept)."""
-    if isinstance(value, CfgNode):
-        return {k.lower(): _plain(v) for k, v in value.items()}
-    return value
-
-
-def build_teacher(cfg: CfgNode) -> Teacher:
-    """The ``Teacher`` named by ``cfg.RELKD.TEACHER`` (its weights load at first use)."""
-    node = cfg.RELKD.TEACHER
-    if not node.CONFIG:
-        raise ValueError("cfg.RELKD.TEACHER.CONFIG is empty: name the teacher's config file")
-    if not node.WEIGHTS:
-        raise ValueError("cfg.RELKD.TEACHER.WEIGHTS is empty: a teacher needs a checkpoint")
-    return Teacher(config=resolve_path(node.CONFIG), weights=node.WEIGHTS)
-
-
-def build_distillers(cfg: CfgNode) -> list:
-    """The distillers named by ``cfg.RELKD.DISTILLERS``, with their ``DISTILLER_ARGS``."""
-    names = list(cfg.RELKD.DISTILLERS)
-    known = sorted(k for k, _ in DISTILLER_REGISTRY)
-    unknown = [n for n in names if n not in DISTILLER_REGISTRY]
-    if unknown:
-        raise ValueError(f"cfg.RELKD.DISTILLERS: unknown distiller(s) {unknown}; known: {known}")
-    stray = [k for k in cfg.RELKD.DISTILLER_ARGS if k not in names]
-    if stray:
-        raise ValueError(
-            f"cfg.RELKD.DISTILLER_ARGS has arguments for {stray}, which cfg.RELKD.DISTILLERS "
-            f"{names} does not list"
-        )
-    out = []
-    for name in names:
-        kwargs = _plain(cfg.RELKD.DISTILLER_ARGS.get(name, CfgNode()))
-        try:
-            out.append(DISTILLER_REGISTRY.get(name)(**kwargs))
-        except TypeError as e:
-            raise TypeError(f"cfg.RELKD.DISTILLER_ARGS.{name}: {e}") from e
-    return out
-
-
-def relkd_kwargs(cfg: CfgNode) -> dict:
-    """The ``teacher``, ``distillers``, ``nonfinite`` and ``max_consecutive_skips`` arguments
-    of a distilling meta-architecture, from a yacs config with ``RELKD``."""
-    if "RELKD" not in cfg:
-        raise KeyError(
-            f"cfg.MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} needs cfg.RELKD: call "
-            "relkd.add_relkd_config(cfg) before merging your config"
-        )
-    return {
-        "teacher": build_teacher(cfg),
-        "distillers": build_distillers(cfg),
-        "nonfinite": cfg.RELKD.NONFINITE,
-        "max_consecutive_skips": cfg.RELKD.MAX_CONSECUTIVE_SKIPS,
-    }

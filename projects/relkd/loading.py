@@ -11,6 +11,8 @@ import os
 
 from torch import nn
 
+from .config import add_relkd_config
+
 logger = logging.getLogger(__name__)
 
 _URL_PREFIXES = ("detectron2://", "http://", "https://", "manifold://", "catalog://")
@@ -50,8 +52,6 @@ def _build_yacs(path: str) -> nn.Module:
     """The model of the yacs config file ``path`` (read on top of ``get_cfg()``), on the CPU."""
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
-
-    from .config import add_relkd_config  # here: relkd.config imports this module
 
     cfg = get_cfg()
     add_relkd_config(cfg)

@@ -9,6 +9,7 @@ its parameters. The owning meta-architecture moves it along with itself (see ``D
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,33 @@ from .utils.features import capture_features, feature_shapes
 from .utils.resize import valid_mask
 
 
+@dataclass(frozen=True)
+class InputSpec:
+    """What a detector's input is: the per-channel pixel statistics it normalises with and
+    its channel order (``"BGR"``, ``"RGB"``; ``None`` when the model does not say)."""
+
+    pixel_mean: tuple[float, ...]
+    pixel_std: tuple[float, ...]
+    input_format: str | None = None
+
+    @classmethod
+    def of(cls, model: nn.Module) -> InputSpec:
+        """The spec of a detectron2 detector (its ``pixel_mean``, ``pixel_std`` buffers and
+        ``input_format``)."""
+        return cls(
+            tuple(model.pixel_mean.flatten().tolist()),
+            tuple(model.pixel_std.flatten().tolist()),
+            getattr(model, "input_format", None),
+        )
+
+    def stats(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, std)`` as ``(3, 1, 1)`` float32 tensors on ``device``."""
+        return tuple(
+            torch.tensor(v, dtype=torch.float32, device=device).view(-1, 1, 1)
+            for v in (self.pixel_mean, self.pixel_std)
+        )
+
+
 class Teacher:
     """A frozen detector that produces named features for distillation.
 
@@ -37,7 +65,12 @@ class Teacher:
             :meth:`load`, at the teacher's first use (relkd's training loop calls it before
             training): a distilled model built to evaluate or export the student needs no
             teacher checkpoint on disk.
-        model: an already-built detector instead of ``config`` (for tests and tools).
+        model: an already-built detector instead of ``config`` (a LazyConfig can import the
+            teacher config's ``model`` node: ``L(Teacher)(model=teacher_cfg.model, ...)``).
+
+    The teacher knows the student only by its :class:`InputSpec`, given once with
+    :meth:`attach` (the distilling meta-architecture does it at construction): the student's
+    batches are re-normalised into the teacher's input from it.
     """
 
     def __init__(self, config=None, weights: str = "", *, model: nn.Module | None = None):
@@ -50,6 +83,17 @@ class Teacher:
         self._pending = bool(weights)  # weights not loaded yet
         self.model.eval()
         self.model.requires_grad_(False)
+        self.student_input: InputSpec | None = None
+        self._student_stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def attach(self, student_input: InputSpec) -> Teacher:
+        """Take the student's input spec: what the batches given to :meth:`features`,
+        :meth:`prepare_images` and :meth:`detr_encode` are normalised with."""
+        self.student_input = student_input
+        self._student_stats = student_input.stats(self.device)
+        # the teacher's statistics are config, not loaded weights (relkd.loading): fixed here
+        self._same_input = student_input == InputSpec.of(self.model)
+        return self
 
     def load(self) -> Teacher:
         """Load the weights (strictly, raising :class:`TeacherLoadError`) unless done already."""
@@ -78,7 +122,17 @@ class Teacher:
 
     def to(self, device) -> Teacher:
         self.model.to(device)
+        if self._student_stats is not None and self._student_stats[0].device != self.device:
+            self._student_stats = tuple(t.to(self.device) for t in self._student_stats)
         return self
+
+    def _spec(self) -> InputSpec:
+        if self.student_input is None:
+            raise RuntimeError(
+                "Teacher: the student's input spec is unknown; call teacher.attach("
+                "InputSpec.of(student)) (distilling meta-architectures do it when built)"
+            )
+        return self.student_input
 
     # --- running -------------------------------------------------------------------------------
     def frozen_model(self) -> nn.Module:
@@ -89,30 +143,33 @@ class Teacher:
             self.model.eval()
         return self.model
 
+    def in_teacher_format(self, image: torch.Tensor) -> torch.Tensor:
+        """One raw ``(3, H, W)`` image in the student's channel order, in the teacher's."""
+        student = self._spec().input_format
+        if getattr(self.model, "input_format", student) != student:
+            return image.flip(0)  # RGB <-> BGR
+        return image
+
     def prepare_images(
-        self, images: torch.Tensor, image_sizes: list[tuple[int, int]], student: nn.Module
+        self, images: torch.Tensor, image_sizes: list[tuple[int, int]]
     ) -> torch.Tensor:
         """Turn the student's normalised, padded batch into the teacher's input.
 
         Args:
-            images: ``(B, 3, H, W)`` normalised by the student's pixel mean/std, zero-padded.
+            images: ``(B, 3, H, W)`` normalised with the attached student input spec,
+                zero-padded.
             image_sizes: the unpadded ``(h, w)`` of each image.
-            student: the student detector (for its pixel mean/std and input format).
 
         Returns:
             ``(B, 3, H', W')`` normalised with the teacher's statistics and format, zero outside
             each image, padded to the teacher's size divisibility.
         """
-        t = self.model
-        same = (
-            torch.equal(t.pixel_mean, student.pixel_mean)
-            and torch.equal(t.pixel_std, student.pixel_std)
-            and getattr(t, "input_format", None) == getattr(student, "input_format", None)
-        )
+        t, spec = self.model, self._spec()
         x = images
-        if not same:
-            x = x * student.pixel_std + student.pixel_mean
-            if getattr(t, "input_format", None) != getattr(student, "input_format", None):
+        if not self._same_input:
+            mean, std = self._student_stats
+            x = x * std + mean
+            if getattr(t, "input_format", None) != spec.input_format:
                 x = x.flip(1)  # RGB <-> BGR
             x = (x - t.pixel_mean) / t.pixel_std
             x = x * valid_mask(image_sizes, x.shape[-2], x.shape[-1], x.device)[:, None]
@@ -129,23 +186,33 @@ class Teacher:
 
     @torch.no_grad()
     def features(
-        self,
-        images: torch.Tensor,
-        image_sizes: list[tuple[int, int]],
-        student: nn.Module,
-        names: Iterable[str],
+        self, images: torch.Tensor, image_sizes: list[tuple[int, int]], names: Iterable[str]
     ) -> dict[str, torch.Tensor]:
         """Run the teacher backbone (and neck) only, returning the requested named features.
 
         Args:
             images: the student's preprocessed ``(B, 3, H, W)`` batch.
             image_sizes: unpadded size of each image.
-            student: the student detector (for re-normalisation).
             names: feature names, e.g. ``("p3", "res4")``.
 
         Returns:
             ``{name: (B, C, H_l, W_l)}``, detached, in the teacher's dtype.
         """
         self.frozen_model()
-        x = self.prepare_images(images, image_sizes, student)
+        x = self.prepare_images(images, image_sizes)
         return capture_features(self.backbone, x, list(names))
+
+    # --- DETR teachers: encoder and decoder passes (KD-DETR) ---------------------------------
+    @torch.no_grad()
+    def detr_encode(self, images: torch.Tensor, image_sizes: list[tuple[int, int]]):
+        """The teacher DETR's encoder output for the student's preprocessed batch."""
+        return self.frozen_model().encode(self.prepare_images(images, image_sizes), image_sizes)
+
+    @torch.no_grad()
+    def detr_decode(self, encoded, anchors: torch.Tensor):
+        """The teacher DETR's decoder pass from ``anchors`` (``(Q, 4)`` logit-space boxes)."""
+        return self.frozen_model().decode(encoded, anchors)
+
+    def detr_anchors(self) -> torch.Tensor:
+        """The teacher DETR's learned anchors, ``(Q, 4)``, detached."""
+        return self.model.refpoint_embed.weight.detach()

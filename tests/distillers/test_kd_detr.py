@@ -1,4 +1,4 @@
-"""KDDETR with DistillDABDETR: METHODS.md section 3.9 properties on tiny models."""
+"""KDDETR with DistillDABDETR: docs/methods.md ("KD-DETR") properties on tiny models."""
 
 import pytest
 import torch
@@ -162,9 +162,10 @@ def test_invalid_arguments_raise(kwargs, match):
         KDDETR(**kwargs)
 
 
-def test_unimplemented_option_says_so():
-    with pytest.raises(NotImplementedError, match="matched_logit_kd"):
-        KDDETR(matched_logit_kd=True)
+def test_name_prefixes_the_loss_keys():
+    assert KDDETR().loss_keys()[0] == "loss_kd_detr_specific_cls"
+    keys = KDDETR(name="kd2", point_sets=("general",)).loss_keys()
+    assert keys == ["loss_kd2_general_cls", "loss_kd2_general_l1", "loss_kd2_general_giou"]
 
 
 def test_layerwise_needs_equal_depths():

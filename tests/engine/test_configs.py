@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 
 import pytest
 import torch
@@ -36,9 +37,8 @@ def test_coco_config_instantiates_with_strictly_loaded_teacher(name, tmp_path):
     url = cfg.model.teacher.weights
     assert url.startswith("https://dl.fbaipublicfiles.com/detectron2/COCO-Detection/"), url
     # no download here: write a checkpoint of the teacher architecture and load that strictly
-    teacher_cfg = load_cfg(os.path.relpath(cfg.model.teacher.config, "configs"))
     torch.manual_seed(0)
-    teacher_model = instantiate(teacher_cfg.model)
+    teacher_model = instantiate(cfg.model.teacher.model)
     DetectionCheckpointer(teacher_model, str(tmp_path)).save("teacher")
     cfg.model.teacher.weights = str(tmp_path / "teacher.pth")
     model = instantiate(cfg.model)
@@ -67,7 +67,8 @@ def test_coco_kd_detr_configs(name, teacher, depths, tmp_path):
     from relkd.distillers import KDDETR
 
     cfg = load_cfg(f"coco/{name}.py")
-    assert cfg.model.teacher.config == f"configs/coco/{teacher}.py"
+    # the teacher is the model node of the teacher's own config
+    assert cfg.model.teacher.model == load_cfg(f"coco/{teacher}.py").model
     assert cfg.model.teacher.weights == f"output/coco/{teacher}/model_final.pth"
     torch.manual_seed(0)
     teacher_model = instantiate(load_cfg(f"coco/{teacher}.py").model)
@@ -140,3 +141,30 @@ def test_drkd_released_variant_keeps_only_the_relation_term():
     assert released.pr_weight == 0.0 and released.ins_weight == 0.0
     assert released.relation_filter == "none" and released.ir_weight == three.ir_weight > 0
     assert three.get("relation_filter", "code") == "code"
+
+
+# method configs by name: not a student, a teacher, a base or a plain COCO DAB-DETR
+METHOD_CONFIGS = [
+    n
+    for n in TRAINING_CONFIGS
+    if not re.search(r"(_student|_teacher|_teacher_fpn|_distill_base|dab_detr_R\d+)\.py$", n)
+]
+
+
+@pytest.mark.parametrize("name", METHOD_CONFIGS)
+def test_method_configs_derive_from_their_distillation_base(name):
+    # one hop: a method config changes the base's distillers (and output), not its student or
+    # teacher (FGFI on COCO swaps in the R101 teacher, as the paper's pairing asks)
+    folder, file = os.path.split(name)
+    base_name = os.path.join(folder, re.sub(r"^(.*?_R\d+)_.*$", r"\1_distill_base.py", file))
+    cfg = load_cfg(name)
+    assert "teacher" in cfg.model, f"{name} is not a distilled config: exclude it by name"
+    if not os.path.isfile(os.path.join(REPO, "configs", base_name)):
+        assert "dab_detr" in name, f"{name} has no distillation base {base_name}"
+        pytest.skip("KD-DETR on COCO is one hop from its student's config")
+    base = load_cfg(base_name)
+    assert not base.model.distillers and cfg.model.distillers
+    for key in set(base.model) - {"distillers", "teacher"}:
+        assert cfg.model[key] == base.model[key], key
+    if name != "coco/faster_rcnn_R50_fgfi.py":
+        assert cfg.model.teacher == base.model.teacher

@@ -1,10 +1,9 @@
-"""relkd.engine.jobs: the dependency-aware pool of the tools' training runs."""
+"""toolkit.jobs: the dependency-aware pool of the tools' training runs."""
 
 import threading
 
 import pytest
-
-from relkd.engine.jobs import Job, run_jobs
+from toolkit.jobs import Job, run_jobs
 
 
 def test_run_jobs_reports_cycles_unknown_names_and_failures():
@@ -25,7 +24,7 @@ def test_run_jobs_reports_cycles_unknown_names_and_failures():
 def test_slots_run_at_once_and_share_the_cores(monkeypatch):
     # two independent jobs with two slots run at the same time (each waits for the other to
     # start) and each gets half of the 4 cores; a third waits for both
-    import relkd.engine.jobs as jobs
+    import toolkit.jobs as jobs
 
     monkeypatch.setattr(jobs.os, "cpu_count", lambda: 4)
     both = threading.Barrier(2, timeout=10)

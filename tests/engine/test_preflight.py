@@ -11,6 +11,7 @@ from relkd.engine.preflight import (
     _OnSeenImages,
     _TeacherInStudentFormat,
 )
+from relkd.teacher import InputSpec, Teacher
 
 from ..conftest import distill_cfg
 
@@ -93,16 +94,22 @@ def test_teacher_gets_its_own_channel_order():
     class Fake(torch.nn.Module):
         input_format = "RGB"
 
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("pixel_mean", torch.zeros(3, 1, 1))
+            self.register_buffer("pixel_std", torch.ones(3, 1, 1))
+
         def forward(self, inputs):
             seen.append(inputs[0]["image"])
             return [{}]
 
     img = torch.arange(3.0).view(3, 1, 1).expand(3, 2, 2)
-    _TeacherInStudentFormat(Fake(), "BGR")([{"image": img}])
-    _TeacherInStudentFormat(Fake(), "RGB")([{"image": img}])
+    for student_format in ("BGR", "RGB"):
+        teacher = Teacher(model=Fake()).attach(InputSpec((0.0,) * 3, (1.0,) * 3, student_format))
+        wrapper = _TeacherInStudentFormat(teacher)
+        wrapper([{"image": img}])
     assert torch.equal(seen[0][:, 0, 0], torch.tensor([2.0, 1.0, 0.0]))
     assert torch.equal(seen[1], img)
-    wrapper = _TeacherInStudentFormat(Fake(), "RGB")
     assert not wrapper.training and not wrapper.model.training
 
 

@@ -4,8 +4,7 @@ import os
 import subprocess
 
 import pytest
-
-from relkd.engine.jobs import run_jobs
+from toolkit.jobs import run_jobs
 
 from ..conftest import REPO, load_tool
 
@@ -191,7 +190,7 @@ def test_the_cpu_schedule_refuses_dab_detr_by_name(quality, capsys):
 
 
 def test_distiller_warmups_follow_the_schedule(quality, monkeypatch):
-    from relkd.engine import runs
+    from toolkit import runs
 
     seen = []
     monkeypatch.setattr(
@@ -212,7 +211,7 @@ def test_distiller_warmups_follow_the_schedule(quality, monkeypatch):
 
 
 def test_train_run_with_threads_sets_the_env_and_names_the_log(monkeypatch, tmp_path):
-    from relkd.engine import runs
+    from toolkit import runs
 
     seen = {}
 
@@ -232,8 +231,7 @@ def test_train_run_with_threads_sets_the_env_and_names_the_log(monkeypatch, tmp_
 
 def test_a_cached_run_is_reused_only_for_the_same_model(tmp_path):
     from detectron2.config import LazyConfig
-
-    from relkd.engine.runs import model_difference
+    from toolkit.runs import model_difference
 
     config = "configs/digits/retinanet_R18_drkd.py"
     run = ["model.teacher.weights=/t.pth", "train.seed=1"]

@@ -4,9 +4,9 @@ import os
 
 import pytest
 import torch
+from toolkit.runs import load_summary
 
 from relkd.data.samplers import ResumableTrainingSampler
-from relkd.engine.runs import load_summary
 
 from ..conftest import NO_PREFLIGHT, run_train_net
 

@@ -1,4 +1,4 @@
-"""GloRe and InstanceRelation (METHODS.md 2.12)."""
+"""GloRe and InstanceRelation (docs/methods.md, "DRKD")."""
 
 import pytest
 import torch
@@ -82,7 +82,7 @@ def test_none_filter_is_permutation_equivariant():
 @pytest.mark.parametrize("mode", ["code", "none"])
 def test_filter_gradient_reaches_input(mode):
     # constant similarity logits: without a filter A is uniform whatever x is; the code's filter
-    # Fm(x) makes A depend on x, and gradients flow through it (METHODS.md 2.6)
+    # Fm(x) makes A depend on x, and gradients flow through it (docs/methods.md, "DRKD")
     r = InstanceRelation(8, mode, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         for lin in (r.theta, r.phi):

@@ -1,4 +1,4 @@
-"""FGFI mask and loss on hand-made anchors and tensors (METHODS.md 1.9)."""
+"""FGFI mask and loss on hand-made anchors and tensors (docs/methods.md, "FGFI")."""
 
 import pytest
 import torch

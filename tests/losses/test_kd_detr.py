@@ -1,4 +1,4 @@
-"""KD-DETR's point loss on hand-made tensors (METHODS.md section 3.4 and 3.9)."""
+"""KD-DETR's point loss on hand-made tensors (docs/methods.md, "KD-DETR")."""
 
 import math
 

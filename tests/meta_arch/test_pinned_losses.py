@@ -1,6 +1,7 @@
 """Pinned loss values: every distilled digits config, built in-process with seeded random
-weights (teacher included), on the same two real images, gives the loss values recorded in
-``pinned_losses.json``. A refactoring that changes any computation changes a value here.
+weights (the teacher's: the ``teacher_ckpt`` fixture), on the same two real images, gives the
+loss values recorded in ``pinned_losses.json``. A refactoring that changes any computation
+changes a value here.
 
 When a change of values is intended, run
 ``RELKD_UPDATE_PINNED=1 python -m pytest tests/meta_arch/test_pinned_losses.py`` and commit the
@@ -14,39 +15,19 @@ import os
 
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.utils.events import EventStorage
 
-from ..conftest import NO_PREFLIGHT, TEACHERS, detector_of, load_cfg
+from ..conftest import NO_PREFLIGHT, detector_of, load_cfg
 from .test_distill_models import DISTILLED
 
 PINNED = os.path.join(os.path.dirname(__file__), "pinned_losses.json")
 UPDATE = os.environ.get("RELKD_UPDATE_PINNED") == "1"
 # the same computation with another thread count or CPU sums in another order: 1 and 2
-# threads differ by up to 8e-6 relative (KD-DETR's class term); other CPUs' kernels may add
+# threads differ by up to 2.4e-6 relative (KD-DETR's L1 term); other CPUs' kernels may add
 # more. An edit to what is computed (a factor, a normalisation, a mask, a matching) moves a
 # value by far more than 1e-3.
 RTOL = 1e-3
-
-
-@pytest.fixture(scope="module")
-def random_teachers(tmp_path_factory) -> dict[str, str]:
-    """``{detector: checkpoint}`` of each digits teacher with seeded random weights."""
-    root = tmp_path_factory.mktemp("random_teachers")
-    out = {}
-    for det in TEACHERS:
-        torch.manual_seed(1)
-        model = instantiate(load_cfg(f"digits/{det}_R50_teacher.py").model)
-        if det == "dab_detr":
-            # DAB-DETR zero-initialises its last box layer: a random teacher's boxes would be
-            # its anchors, as the student's are, and KD-DETR's box terms about 0
-            for name, p in model.named_parameters():
-                if name.startswith("bbox_embed."):
-                    torch.nn.init.normal_(p, std=0.05)
-        DetectionCheckpointer(model, save_dir=str(root)).save(det)
-        out[det] = str(root / f"{det}.pth")
-    return out
 
 
 def losses_of(name: str, teacher: str, batch: list[dict]) -> dict[str, float]:
@@ -58,12 +39,11 @@ def losses_of(name: str, teacher: str, batch: list[dict]) -> dict[str, float]:
     return {k: v.item() for k, v in sorted(losses.items())}
 
 
-def test_pinned_losses(random_teachers, digits_batch):
+def test_pinned_losses(teacher_ckpt, digits_batch):
     with open(PINNED) as f:
         pinned = json.load(f)
     got = {
-        name: losses_of(name, random_teachers[detector_of(name)], digits_batch)
-        for name in DISTILLED
+        name: losses_of(name, teacher_ckpt[detector_of(name)], digits_batch) for name in DISTILLED
     }
     if UPDATE:
         with open(PINNED, "w") as f:

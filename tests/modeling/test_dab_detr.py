@@ -260,7 +260,7 @@ def test_next_anchor_from_raw_output_and_box_from_undetached_previous_anchor():
     _, boxes, raw = _decode_recording_layers(model)
     bbox, norm = model.bbox_embed, model.decoder.norm
     a = model.refpoint_embed.weight.sigmoid()[None].expand(2, -1, -1)
-    from relkd.modeling.dab_detr.transformer import inverse_sigmoid
+    from relkd.layers.boxes import inverse_sigmoid
 
     for i, out in enumerate(raw):
         want = (bbox(norm(out)) + inverse_sigmoid(a)).sigmoid()
@@ -281,7 +281,7 @@ def test_box_loss_of_a_layer_trains_the_previous_layers_refinement():
     _, boxes, raw = _decode_recording_layers(model)
     w = model.bbox_embed.layers[-1].weight
     (got,) = torch.autograd.grad(boxes[1].sum(), w, retain_graph=True)
-    from relkd.modeling.dab_detr.transformer import inverse_sigmoid
+    from relkd.layers.boxes import inverse_sigmoid
 
     bbox, norm = model.bbox_embed, model.decoder.norm
     a0 = model.refpoint_embed.weight.sigmoid().detach()

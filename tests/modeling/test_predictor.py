@@ -1,4 +1,4 @@
-"""``relkd.utils.to_yacs`` and ``relkd.utils.predictor``: a LazyConfig student as a yacs config
+"""``relkd.export.to_yacs`` and ``relkd.export.predictor``: a LazyConfig student as a yacs config
 for ``DefaultPredictor``, and the zero-channel embedding of a narrow ResNet-18 into the 64-wide
 one yacs builds."""
 
@@ -10,9 +10,9 @@ from detectron2.config import instantiate
 from detectron2.modeling import build_model
 from detectron2.modeling.backbone.resnet import BasicBlock
 
-from relkd.utils.export import student_config
-from relkd.utils.predictor import compare, embed_state
-from relkd.utils.to_yacs import NotExpressible, yacs_config
+from relkd.export.predictor import compare, embed_state
+from relkd.export.student import student_config
+from relkd.export.to_yacs import NotExpressible, yacs_config
 
 from ..conftest import load_cfg
 

@@ -1,11 +1,11 @@
 """Distillers: one file per method."""
 
-from .base import Distiller, DistillInputs
+from .base import DetrPoints, Distiller, DistillInputs, Requirements
 from .drkd import DRKD
 from .feature_mse import FeatureMSE
 from .fgfi import FGFI
 from .hgd import HGD
-from .kd_detr import KDDETR, DetrPoints
+from .kd_detr import KDDETR
 
 __all__ = [
     "DRKD",
@@ -16,4 +16,5 @@ __all__ = [
     "FeatureMSE",
     "HGD",
     "KDDETR",
+    "Requirements",
 ]

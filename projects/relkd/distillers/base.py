@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -32,6 +33,31 @@ def check_nonnegative(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}: {what} must be >= 0, got {value}")
 
 
+def check_range(
+    owner: str,
+    what: str,
+    value,
+    low: float,
+    high: float = math.inf,
+    *,
+    include_low: bool = True,
+    include_high: bool = True,
+) -> float:
+    """``value`` as a ``float``; ``ValueError`` naming ``owner``'s argument ``what`` unless it
+    is a number between ``low`` and ``high`` (each bound included or not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ValueError(f"{owner}: {what} must be a number, got {value!r}")
+    above = value >= low if include_low else value > low
+    below = value <= high if include_high else value < high
+    if not (above and below):
+        if high == math.inf:
+            bound = f"{'>=' if include_low else '>'} {low}"
+        else:
+            bound = f"in {'[(' [not include_low]}{low}, {high}{'])' [not include_high]}"
+        raise ValueError(f"{owner}: {what} must be {bound}, got {value}")
+    return float(value)
+
+
 def check_whole_number(name: str, value, minimum: int = 0) -> int:
     """``value`` as an ``int``; ``ValueError`` naming the setting ``name`` unless it is a whole
     number ``>= minimum`` (``2.0`` passes; ``2.5``, ``"3"`` and ``True`` do not)."""
@@ -54,13 +80,63 @@ def names_list(owner: str, what: str, value) -> list[str] | None:
     return list(value)
 
 
+Decode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
 @dataclass
-class DistillInputs:
-    """Everything one training iteration offers a distiller.
+class DetrPoints:
+    """Decoder access for distillers that query a DETR at chosen points (KD-DETR), built by
+    ``DistillDABDETR`` for one iteration.
 
     Attributes:
-        images: the student's preprocessed batch, ``(B, 3, H, W)``.
-        image_sizes: unpadded ``(h, w)`` per image.
+        student: ``anchors (N, 4) unsigmoided -> (logits (L, B, N, K), boxes (L, B, N, 4))``,
+            the student decoder on its own encoder output (with gradients).
+        teacher: the same for the teacher (no gradients).
+        teacher_anchors: ``(N_t, 4)`` the teacher's learned anchors, unsigmoided, detached.
+    """
+
+    student: Decode
+    teacher: Decode
+    teacher_anchors: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a distiller reads in an iteration; the meta-architecture provides exactly that.
+
+    Attributes:
+        student: names of the student features it reads (``DistillInputs.student_features``).
+        teacher: names of the teacher features (``DistillInputs.teacher_features``).
+        anchors: whether it reads the student's anchors (``DistillInputs.anchors``).
+        detr_points: whether it queries DETR decoders (``DistillInputs.detr_points``).
+    """
+
+    student: tuple[str, ...] = ()
+    teacher: tuple[str, ...] = ()
+    anchors: bool = False
+    detr_points: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "student", tuple(self.student))
+        object.__setattr__(self, "teacher", tuple(self.teacher))
+
+    @classmethod
+    def of(cls, value: Requirements | dict) -> Requirements:
+        """``value`` as ``Requirements``; a dict with these keys (the form distillers written
+        for earlier relkd versions return) is converted, an unknown key refused."""
+        if isinstance(value, cls):
+            return value
+        unknown = set(value) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"required_features: unknown key(s) {sorted(unknown)}")
+        return cls(**value)
+
+
+@dataclass
+class DistillInputs:
+    """What one training iteration offers a distiller (only what some distiller reads).
+
+    Attributes:
         student_features: ``{name: (B, C_s, H_l, W_l)}`` for the names the distillers asked for.
         teacher_features: ``{name: (B, C_t, H_l', W_l')}``, detached.
         gt_instances: per-image ``Instances`` with ``gt_boxes`` and ``gt_classes``.
@@ -68,30 +144,27 @@ class DistillInputs:
             ``anchor_levels`` order (RPN anchors for Faster R-CNN, head anchors for RetinaNet);
             ``None`` unless a distiller asked for them.
         anchor_levels: feature names the anchor levels belong to.
-        proposals: RPN proposals (Faster R-CNN only), or ``None``.
         iteration: the training iteration (``EventStorage.iter``).
-        extras: anything a meta-architecture adds for specific distillers.
+        detr_points: DETR decoder access, ``None`` unless a distiller asked for it.
     """
 
-    images: torch.Tensor
-    image_sizes: list[tuple[int, int]]
     student_features: dict[str, torch.Tensor]
     teacher_features: dict[str, torch.Tensor]
     gt_instances: list
     anchors: list | None = None
     anchor_levels: list[str] | None = None
-    proposals: list | None = None
     iteration: int = 0
-    extras: dict = field(default_factory=dict)
+    detr_points: DetrPoints | None = None
 
 
 class Distiller(nn.Module):
     """Base class of all distillers.
 
-    A subclass sets ``name``, lists what it needs in :meth:`required_features`, builds its
-    trainable modules in :meth:`setup` (called once by the meta-architecture, which knows the
-    student's and teacher's feature shapes) and returns its *unweighted* terms from
-    :meth:`compute`. :meth:`forward` applies ``loss_weight`` and the warm-up and prefixes keys.
+    A subclass sets ``name``, says what it reads in :meth:`required_features`, settles what
+    depends on the student in :meth:`resolve` and builds its trainable modules in :meth:`build`
+    (both called once by :meth:`setup`, from the meta-architecture, which knows the student's and
+    teacher's feature shapes), and returns its *unweighted* terms from :meth:`compute`.
+    :meth:`forward` applies ``loss_weight`` and the warm-up and prefixes keys.
 
     Args:
         loss_weight: global multiplier of every term.
@@ -107,9 +180,13 @@ class Distiller(nn.Module):
         name = f"{type(self).__name__}: warmup_iters"
         self.warmup_iters = check_whole_number(name, warmup_iters)
 
-    def required_features(self) -> dict:
-        """``{"student": [names], "teacher": [names], "anchors": bool}``."""
-        return {"student": [], "teacher": [], "anchors": False}
+    def required_features(self) -> Requirements:
+        """What this distiller reads; valid once :meth:`resolve` has run."""
+        return Requirements()
+
+    def requirements(self) -> Requirements:
+        """:meth:`required_features` as ``Requirements`` (a dict is accepted and converted)."""
+        return Requirements.of(self.required_features())
 
     def loss_keys(self) -> list[str]:
         """The exact keys :meth:`forward` returns (checked for collisions across distillers)."""
@@ -121,21 +198,31 @@ class Distiller(nn.Module):
     def setup(
         self, student_shapes: dict, teacher_shapes: dict, *, anchor_levels: list[str] | None = None
     ) -> None:
-        """Check feature names and channels; build adapters.
+        """Called once by the meta-architecture: :meth:`resolve`, then the check that both
+        models produce the required features, then :meth:`build`, in this order.
 
         Args:
             student_shapes: ``{name: ShapeSpec}`` of every feature the student can produce.
             teacher_shapes: the same for the teacher.
             anchor_levels: the feature names the student's anchors live on (RPN or head).
         """
-        req = self.required_features()
+        self.resolve(list(anchor_levels or []))
+        req = self.requirements()
         for side, shapes in (("student", student_shapes), ("teacher", teacher_shapes)):
-            missing = [n for n in req.get(side, []) if n not in shapes]
+            missing = [n for n in getattr(req, side) if n not in shapes]
             if missing:
                 raise ValueError(
                     f"{type(self).__name__}: the {side} produces no feature(s) {missing}; "
                     f"available: {sorted(shapes)}"
                 )
+        self.build(student_shapes, teacher_shapes)
+
+    def resolve(self, anchor_levels: list[str]) -> None:
+        """Settle what depends on the student before anything is checked or built (e.g. levels
+        taken from the student's anchor levels); :meth:`required_features` reads the result."""
+
+    def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
+        """Check the features' shapes and build the trainable modules (adapters, units)."""
 
     def check_strides(self, student_shapes: dict, teacher_shapes: dict, pairs) -> None:
         """Raise unless each ``(student name, teacher name)`` pair shares its stride."""

@@ -1,4 +1,4 @@
-"""DRKD: dual relation knowledge distillation (Ni et al., IJCAI 2023), METHODS.md section 2.
+"""DRKD: dual relation knowledge distillation (Ni et al., IJCAI 2023), docs/methods.md, "DRKD".
 
 Three terms on FPN features, with the official code's modules and weights:
 - ``pixel``: GloRe units on every level, a student-side and a (trainable) teacher-side one,
@@ -21,7 +21,15 @@ from ..layers.glore import GloRe
 from ..layers.relation import RELATION_FILTERS, InstanceRelation
 from ..losses.drkd import NORMS, feature_distance, grouped_distance
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, check_choice, check_nonnegative, names_list
+from .base import (
+    Distiller,
+    DistillInputs,
+    Requirements,
+    check_choice,
+    check_nonnegative,
+    check_whole_number,
+    names_list,
+)
 
 DEFAULT_NODES = (64, 64, 256, 256, 256)
 
@@ -67,8 +75,7 @@ class DRKD(Distiller):
         check_choice("DRKD", "norm", norm, NORMS)
         check_choice("DRKD", "relation_filter", relation_filter, RELATION_FILTERS)
         check_nonnegative("DRKD", pr_weight=pr_weight, ir_weight=ir_weight, ins_weight=ins_weight)
-        if roi_size < 1:
-            raise ValueError(f"DRKD: roi_size must be >= 1, got {roi_size}")
+        roi_size = check_whole_number("DRKD: roi_size", roi_size, 1)
         self.pixel_levels = names_list("DRKD", "pixel_levels", pixel_levels)
         self.instance_levels = names_list("DRKD", "instance_levels", instance_levels)
         self.num_nodes = list(num_nodes)
@@ -82,11 +89,11 @@ class DRKD(Distiller):
     def terms(self) -> list[str]:
         return ["pixel", "relation", "instance"]
 
-    def required_features(self) -> dict:
+    def required_features(self) -> Requirements:
         names = sorted(set(self.pixel_levels or []) | set(self.instance_levels or []))
-        return {"student": names, "teacher": names, "anchors": False}
+        return Requirements(student=names, teacher=names)
 
-    def setup(self, student_shapes, teacher_shapes, *, anchor_levels=None) -> None:
+    def resolve(self, anchor_levels: list[str]) -> None:
         from_anchors = self.pixel_levels is None
         if from_anchors:
             if not anchor_levels:
@@ -107,8 +114,9 @@ class DRKD(Distiller):
                 f"DRKD: {len(self.num_nodes)} num_nodes {self.num_nodes} for "
                 f"{len(self.pixel_levels)} pixel_levels {self.pixel_levels}{hint}"
             )
-        super().setup(student_shapes, teacher_shapes)
-        levels = self.required_features()["student"]
+
+    def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
+        levels = self.requirements().student
         self.check_strides(student_shapes, teacher_shapes, [(lv, lv) for lv in levels])
         self.strides = {lv: student_shapes[lv].stride for lv in levels}
         cs = {lv: student_shapes[lv].channels for lv in self.strides}

@@ -11,7 +11,7 @@ from ..layers.adapters import conv_adapter
 from ..losses.distances import masked_mse
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, names_list
+from .base import Distiller, DistillInputs, Requirements, names_list
 
 
 class FeatureMSE(Distiller):
@@ -58,14 +58,13 @@ class FeatureMSE(Distiller):
         self.name = name
         self.adapters = nn.ModuleDict()
 
-    def required_features(self) -> dict:
-        return {"student": self.student_names, "teacher": self.teacher_names, "anchors": False}
+    def required_features(self) -> Requirements:
+        return Requirements(student=self.student_names, teacher=self.teacher_names)
 
     def terms(self) -> list[str]:
         return list(self.student_names)
 
-    def setup(self, student_shapes: dict, teacher_shapes: dict, **context) -> None:
-        super().setup(student_shapes, teacher_shapes)
+    def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
         pairs = list(zip(self.student_names, self.teacher_names))
         self.check_strides(student_shapes, teacher_shapes, pairs)
         for s, t in pairs:

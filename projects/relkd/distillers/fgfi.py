@@ -1,7 +1,7 @@
 """FGFI: fine-grained feature imitation near objects (Wang et al., CVPR 2019).
 
 The student imitates the teacher's features only at locations whose anchors overlap a GT box
-well (the imitation mask), through a 3x3 conv adapter. METHODS.md section 1.
+well (the imitation mask), through a 3x3 conv adapter. docs/methods.md, "FGFI".
 """
 
 from __future__ import annotations
@@ -12,28 +12,10 @@ import torch
 from torch import nn
 
 from ..layers.adapters import conv_adapter
-from ..losses.fgfi import imitation_loss, imitation_masks
+from ..losses.fgfi import imitation_loss
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, names_list
-
-
-def anchor_masks(
-    inputs: DistillInputs, levels: Sequence[str], psi: float, per_level_max: bool = False
-) -> dict[str, torch.Tensor]:
-    """FGFI near-object masks ``{level: (B, H_l, W_l) bool}`` for some of the anchor levels.
-
-    The anchors of *all* anchor levels enter each GT's max IoU, whichever levels are returned.
-    """
-    if inputs.anchors is None or inputs.anchor_levels is None:
-        raise ValueError("near-object masks need the student's anchors (none were given)")
-    grids = [
-        boxes.tensor.view(*inputs.student_features[n].shape[-2:], -1, 4)
-        for n, boxes in zip(inputs.anchor_levels, inputs.anchors)
-    ]
-    gt = [inst.gt_boxes.tensor for inst in inputs.gt_instances]
-    masks = imitation_masks(grids, gt, psi, per_level_max)
-    index = {n: i for i, n in enumerate(inputs.anchor_levels)}
-    return {f: masks[index[f]] for f in levels}
+from .base import Distiller, DistillInputs, Requirements, check_range, names_list
+from .masks import anchor_masks
 
 
 class FGFI(Distiller):
@@ -66,10 +48,8 @@ class FGFI(Distiller):
         name: str = "fgfi",
     ):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
-        if not 0 < psi <= 1:
-            raise ValueError(f"FGFI: psi must be in (0, 1], got {psi}")
-        if not adapter_init_std > 0:
-            raise ValueError(f"FGFI: adapter_init_std must be > 0, got {adapter_init_std}")
+        check_range("FGFI", "psi", psi, 0, 1, include_low=False)
+        check_range("FGFI", "adapter_init_std", adapter_init_std, 0, include_low=False)
         self.features = names_list("FGFI", "features", features)
         self.psi = float(psi)
         self.per_level_max = per_level_max
@@ -82,11 +62,11 @@ class FGFI(Distiller):
     def terms(self) -> list[str]:
         return ["imitation"]
 
-    def required_features(self) -> dict:
+    def required_features(self) -> Requirements:
         # student features of every anchor level: their sizes shape the anchor grids
-        return {"student": self._anchor_levels, "teacher": self.features or [], "anchors": True}
+        return Requirements(self._anchor_levels, self.features or [], anchors=True)
 
-    def setup(self, student_shapes, teacher_shapes, *, anchor_levels=None) -> None:
+    def resolve(self, anchor_levels: list[str]) -> None:
         if not anchor_levels:
             raise ValueError("FGFI needs a student with anchors (an RPN or an anchor-based head)")
         self._anchor_levels = list(anchor_levels)
@@ -98,7 +78,8 @@ class FGFI(Distiller):
                 f"FGFI: feature(s) {off} carry no anchors; the student's anchors are on "
                 f"{list(anchor_levels)}"
             )
-        super().setup(student_shapes, teacher_shapes)
+
+    def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
         self.check_strides(student_shapes, teacher_shapes, [(f, f) for f in self.features])
         for f in self.features:
             s, t = student_shapes[f], teacher_shapes[f]

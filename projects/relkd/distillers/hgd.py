@@ -1,8 +1,8 @@
 """HGD-R: all-stage hands-on guidance with micro and macro re-weighting.
 
-A *reconstruction* of HGD (Qin et al., ICME 2021) from its abstract alone (METHODS.md section 4):
-none of the choices below comes from the paper, every one is a constructor argument, and logs
-and tables call the method HGD-R. Loss keys are ``loss_hgd_<stage>``.
+A *reconstruction* of HGD (Qin et al., ICME 2021) from its abstract alone (docs/methods.md,
+"HGD-R"): none of the choices below comes from the paper, every one is a constructor argument,
+and logs and tables call the method HGD-R. Loss keys are ``loss_hgd_<stage>``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,16 @@ from ..losses.hgd import (
 )
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, check_choice, check_nonnegative, names_list
-from .fgfi import anchor_masks
+from .base import (
+    Distiller,
+    DistillInputs,
+    Requirements,
+    check_choice,
+    check_nonnegative,
+    check_range,
+    names_list,
+)
+from .masks import anchor_masks
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +66,6 @@ class HGD(Distiller):
         name: loss-key prefix.
     """
 
-    label = "HGD-R"
-
     def __init__(
         self,
         *,
@@ -86,18 +92,16 @@ class HGD(Distiller):
         check_choice("HGD", "micro", micro, MICROS)
         check_choice("HGD", "macro", macro, MACROS)
         check_nonnegative("HGD", alpha=alpha, beta=beta)
-        if not 0 <= ema_momentum < 1:
-            raise ValueError(f"HGD: ema_momentum must be in [0, 1), got {ema_momentum}")
-        if not 0 < psi <= 1:
-            raise ValueError(f"HGD: psi must be in (0, 1], got {psi}")
+        check_range("HGD", "ema_momentum", ema_momentum, 0, 1, include_high=False)
+        check_range("HGD", "psi", psi, 0, 1, include_low=False)
         if macro == "fixed":
             if stage_weights is None or len(stage_weights) != len(self.levels):
                 raise ValueError(
                     f"HGD: macro='fixed' needs one stage weight per level {self.levels}, got "
                     f"{stage_weights}"
                 )
-            if any(not w >= 0 for w in stage_weights):
-                raise ValueError(f"HGD: stage_weights must be >= 0, got {list(stage_weights)}")
+            for i, w in enumerate(stage_weights):
+                check_range("HGD", f"stage_weights[{i}]", w, 0)
         elif stage_weights is not None:
             raise ValueError("HGD: stage_weights is only used with macro='fixed'")
         self.norm, self.measure, self.micro, self.macro = norm, measure, micro, macro
@@ -117,16 +121,17 @@ class HGD(Distiller):
     def terms(self) -> list[str]:
         return list(self.levels)
 
-    def required_features(self) -> dict:
+    def required_features(self) -> Requirements:
         student = list(self.levels) + [a for a in self._anchor_levels if a not in self.levels]
-        return {"student": student, "teacher": self.levels, "anchors": self.micro == "fgfi"}
+        return Requirements(student, self.levels, anchors=self.micro == "fgfi")
 
-    def setup(self, student_shapes, teacher_shapes, *, anchor_levels=None) -> None:
+    def resolve(self, anchor_levels: list[str]) -> None:
         if self.micro == "fgfi":
             if not anchor_levels:
                 raise ValueError("HGD: micro='fgfi' needs a student with anchors")
             self._anchor_levels = list(anchor_levels)
-        super().setup(student_shapes, teacher_shapes)
+
+    def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
         self.check_strides(student_shapes, teacher_shapes, [(lv, lv) for lv in self.levels])
         self.strides = {lv: student_shapes[lv].stride for lv in self.levels}
         if self.micro == "fgfi":

@@ -8,33 +8,20 @@ modules. The meta-architecture (``DistillDABDETR``) hands over a :class:`DetrPoi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 
+from ..layers.boxes import inverse_sigmoid
 from ..losses.kd_detr import foreground_weight, point_distill_loss
-from ..modeling.dab_detr.transformer import inverse_sigmoid
-from .base import Distiller, DistillInputs, check_choice, check_nonnegative
-
-Decode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass
-class DetrPoints:
-    """The decoder access KD-DETR needs, built by ``DistillDABDETR`` for one iteration.
-
-    Attributes:
-        student: ``anchors (N, 4) unsigmoided -> (logits (L, B, N, K), boxes (L, B, N, 4))``,
-            the student decoder on its own encoder output (with gradients).
-        teacher: the same for the teacher (no gradients).
-        teacher_anchors: ``(N_t, 4)`` the teacher's learned anchors, unsigmoided, detached.
-    """
-
-    student: Decode
-    teacher: Decode
-    teacher_anchors: torch.Tensor
-
+from .base import (
+    DetrPoints,
+    Distiller,
+    DistillInputs,
+    Requirements,
+    check_choice,
+    check_nonnegative,
+    check_range,
+    check_whole_number,
+)
 
 POINT_SETS = ("specific", "general")
 GENERAL_INITS = ("normal_logit", "uniform")
@@ -55,11 +42,10 @@ class KDDETR(Distiller):
         point_sets: which sets to use, a subset of ``("specific", "general")``.
         generator: ``torch.Generator`` for the general points (deterministic tests).
         loss_weight, warmup_iters: see :class:`Distiller`.
+        name: loss-key prefix (two KDDETR distillers in one model need different names).
 
     Loss keys: ``loss_kd_detr_<set>_{cls,l1,giou}``.
     """
-
-    name = "kd_detr"
 
     def __init__(
         self,
@@ -72,16 +58,16 @@ class KDDETR(Distiller):
         giou_weight: float = 2.0,
         layer_pairing: str = "last",
         point_sets: tuple[str, ...] = POINT_SETS,
-        matched_logit_kd: bool = False,
         generator: torch.Generator | None = None,
         loss_weight: float = 1.0,
         warmup_iters: int = 0,
+        name: str = "kd_detr",
     ):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
-        if not temperature > 0:
-            raise ValueError(f"KDDETR: temperature must be > 0, got {temperature}")
-        if num_general_points < 1 and "general" in point_sets:
-            raise ValueError(f"KDDETR: num_general_points must be >= 1, got {num_general_points}")
+        self.name = name
+        check_range("KDDETR", "temperature", temperature, 0, include_low=False)
+        if "general" in point_sets:
+            check_whole_number("KDDETR: num_general_points", num_general_points, 1)
         check_choice("KDDETR", "general_init", general_init, GENERAL_INITS)
         check_choice("KDDETR", "layer_pairing", layer_pairing, PAIRINGS)
         bad = [p for p in point_sets if p not in POINT_SETS]
@@ -92,11 +78,6 @@ class KDDETR(Distiller):
         check_nonnegative(
             "KDDETR", cls_weight=cls_weight, l1_weight=l1_weight, giou_weight=giou_weight
         )
-        if matched_logit_kd:
-            raise NotImplementedError(
-                "KDDETR: matched_logit_kd (the code's optional --loss_kd_logits, off in its "
-                "training script) is not implemented in relkd"
-            )
         self.temperature = float(temperature)
         self.num_general_points = int(num_general_points)
         self.general_init = general_init
@@ -108,8 +89,8 @@ class KDDETR(Distiller):
     def terms(self) -> list[str]:
         return [f"{p}_{t}" for p in self.point_sets for t in ("cls", "l1", "giou")]
 
-    def required_features(self) -> dict:
-        return {"student": [], "teacher": [], "anchors": False, "detr_points": True}
+    def required_features(self) -> Requirements:
+        return Requirements(detr_points=True)
 
     def sample_general(self, device: torch.device) -> torch.Tensor:
         """``(R, 4)`` unsigmoided general points, drawn afresh on each call."""
@@ -152,7 +133,7 @@ class KDDETR(Distiller):
         return {k: sum(p[k] for p in per_layer) for k in per_layer[0]}
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
-        points = inputs.extras.get("detr_points")
+        points = inputs.detr_points
         if not isinstance(points, DetrPoints):
             raise TypeError(
                 "KDDETR needs a DETR student whose meta-architecture provides decoder passes "

@@ -43,10 +43,6 @@ def do_test(cfg, model) -> dict:
     return results
 
 
-def _student(model):
-    return model.module if hasattr(model, "module") else model
-
-
 def do_train(cfg, resume: bool = False) -> dict:
     """Train ``cfg.model`` as configured; return the summary written to ``summary.json``.
 
@@ -221,7 +217,7 @@ def summarize(trainer, results: dict) -> dict:
         step_ms = summary["sec_per_iter"] * 1e3
         # the step against the step without those forwards: a lower bound of the overhead
         summary["overhead_forward_only"] = step_ms / max(step_ms - sum(times.values()), 1e-9)
-    skipped = getattr(_student(trainer.model), "skipped_iters", None)
+    skipped = getattr(getattr(trainer.model, "module", trainer.model), "skipped_iters", None)
     if skipped is not None:  # a distilling model (0 when nothing was skipped)
         summary["skipped_iters"] = skipped
     if torch.cuda.is_available():

@@ -66,17 +66,17 @@ class _OnSeenImages(DatasetEvaluator):
 
 
 class _TeacherInStudentFormat(torch.nn.Module):
-    """The teacher detector fed the student's dataset dicts (flipping RGB/BGR if needed)."""
+    """The teacher detector fed the student's dataset dicts (``Teacher.in_teacher_format``
+    turns each image into the teacher's channel order)."""
 
-    def __init__(self, teacher_model, student_format):
+    def __init__(self, teacher):
         super().__init__()
-        self.model = teacher_model
-        self.flip = getattr(teacher_model, "input_format", student_format) != student_format
+        self.teacher = teacher
+        self.model = teacher.frozen_model()
         self.eval()  # inference_on_dataset restores this mode afterwards: keep the teacher eval
 
     def forward(self, inputs):
-        if self.flip:
-            inputs = [{**d, "image": d["image"].flip(0)} for d in inputs]
+        inputs = [{**d, "image": self.teacher.in_teacher_format(d["image"])} for d in inputs]
         return self.model(inputs)
 
 
@@ -104,11 +104,8 @@ def teacher_preflight(cfg, model) -> float | None:
     loader = instantiate(cfg.dataloader.test)
     batch = getattr(loader, "batch_size", None) or 1
     subset = _FirstBatches(loader, math.ceil(num_images / (batch * comm.get_world_size())))
-    student_format = getattr(getattr(model, "module", model), "input_format", None)
     evaluator = _OnSeenImages(instantiate(cfg.dataloader.evaluator))
-    results = inference_on_dataset(
-        _TeacherInStudentFormat(teacher.frozen_model(), student_format), subset, evaluator
-    )
+    results = inference_on_dataset(_TeacherInStudentFormat(teacher), subset, evaluator)
     ap = comm.all_gather((results or {}).get("bbox", {}).get("AP"))[0]
     seen = sum(comm.all_gather(len(evaluator.ids)))  # fewer than asked on a small set
     if ap is None or (isinstance(ap, float) and math.isnan(ap)):

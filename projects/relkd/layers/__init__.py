@@ -1,4 +1,4 @@
-"""Trainable distillation modules (adapters, relation units)."""
+"""Trainable distillation modules (adapters, relation units) and box helpers."""
 
 from .adapters import conv_adapter
 from .glore import GloRe

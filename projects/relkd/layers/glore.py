@@ -1,7 +1,7 @@
 """GloRe: global reasoning unit (Chen et al., CVPR 2019) as DRKD's pixel-relation module.
 
 Pixels are projected onto ``num_nodes`` graph nodes, one graph convolution mixes the nodes and
-the states, and the result is projected back and added to the input (METHODS.md 2.4).
+the states, and the result is projected back and added to the input (docs/methods.md, "DRKD").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DRKD's instance-relation module with its relation filter (METHODS.md 2.6)."""
+"""DRKD's instance-relation module with its relation filter (docs/methods.md, "DRKD")."""
 
 from __future__ import annotations
 

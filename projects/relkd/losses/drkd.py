@@ -1,4 +1,5 @@
-"""DRKD distances (METHODS.md 2.4-2.7): the code's unsquared Frobenius norm or a paper-style MSE."""
+"""DRKD distances (docs/methods.md, "DRKD"): the code's unsquared Frobenius norm or a
+paper-style MSE."""
 
 from __future__ import annotations
 

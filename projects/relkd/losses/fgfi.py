@@ -1,6 +1,6 @@
 """FGFI (Wang et al., CVPR 2019): the near-object imitation mask and the imitation loss.
 
-Pure tensor functions; see METHODS.md section 1.3 (mask) and 1.5 (loss).
+Pure tensor functions; see docs/methods.md, "FGFI" (mask and loss).
 """
 
 from __future__ import annotations

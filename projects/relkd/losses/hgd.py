@@ -1,6 +1,6 @@
 """HGD-R (a reconstruction of HGD, Qin et al., ICME 2021): pure per-stage terms.
 
-Only the paper's abstract is public; every choice here is relkd's (METHODS.md section 4.2), not
+Only the paper's abstract is public; every choice here is relkd's (docs/methods.md, "HGD-R"), not
 the paper's.
 """
 

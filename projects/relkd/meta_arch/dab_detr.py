@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from ..distillers.kd_detr import KDDETR, DetrPoints
+from ..distillers.base import DetrPoints
 from ..modeling.dab_detr import DABDETR, EncoderOutput
 from ..teacher import Teacher
 from ..utils.events import current_storage
@@ -43,30 +43,28 @@ class DistillDABDETR(DistillMixin, DABDETR):
 
     def _points(self, images, enc: EncoderOutput | None, cache: dict) -> DetrPoints:
         """Decoder access for KD-DETR; teacher time accumulates in ``cache["ms"]``."""
-        teacher = self.teacher.model
 
-        @torch.no_grad()
         def teacher_decode(anchors: torch.Tensor):
             t0 = time.perf_counter()
-            self.teacher.frozen_model()
-            if "enc" not in cache:
-                x = self.teacher.prepare_images(images.tensor, images.image_sizes, self)
-                cache["enc"] = teacher.encode(x, images.image_sizes)
-            out = teacher.decode(cache["enc"], anchors)
+            if "enc" not in cache:  # the teacher encodes the batch once, at first use
+                cache["enc"] = self.teacher.detr_encode(images.tensor, images.image_sizes)
+            out = self.teacher.detr_decode(cache["enc"], anchors)
             cache["ms"] = cache.get("ms", 0.0) + (time.perf_counter() - t0) * 1e3
             return out
 
         return DetrPoints(
             student=lambda anchors: self.decode(enc, anchors),
             teacher=teacher_decode,
-            teacher_anchors=teacher.refpoint_embed.weight.detach(),
+            teacher_anchors=self.teacher.detr_anchors(),
         )
 
-    def _teacher_work(self, images) -> None:
-        super()._teacher_work(images)  # feature distillers' teacher backbone, if any
+    @torch.no_grad()
+    def teacher_forward(self, batched_inputs: list[dict]) -> None:
+        images = self.preprocess_image(batched_inputs)
+        self._run_teacher(images)  # feature distillers' teacher backbone, if any
         points = self._points(images, None, {})
         for d in self.distillers:
-            if isinstance(d, KDDETR):
+            if d.requirements().detr_points:
                 for _, anchors in d.point_anchors(points):
                     points.teacher(anchors)
 
@@ -75,9 +73,7 @@ class DistillDABDETR(DistillMixin, DABDETR):
         cache: dict = {}
         points = self._points(images, enc, cache)
         store = self._take_student_features()
-        losses.update(
-            self.distill_losses(images, store, gt_instances, extras={"detr_points": points})
-        )
+        losses.update(self.distill_losses(images, store, gt_instances, detr_points=points))
         storage = current_storage()
         if storage is not None and "ms" in cache:
             # the teacher's encoder and decoder passes; feature distillers' teacher backbone

@@ -9,11 +9,12 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
-from ..distillers.base import Distiller, DistillInputs
-from ..teacher import Teacher
+from ..config import MAX_CONSECUTIVE_SKIPS
+from ..distillers.base import DetrPoints, Distiller, DistillInputs
+from ..teacher import InputSpec, Teacher
 from ..utils.events import current_storage
 from ..utils.features import feature_shapes, record_features
-from .nonfinite import MAX_CONSECUTIVE_SKIPS, NonFiniteGuard
+from .nonfinite import NonFiniteGuard
 
 
 class DistillMixin(NonFiniteGuard):
@@ -45,7 +46,7 @@ class DistillMixin(NonFiniteGuard):
     def from_config(cls, cfg) -> dict:
         """yacs construction (``build_model(cfg)``): the host's ``MODEL.*`` arguments plus the
         teacher and distillers of ``cfg.RELKD`` (see :mod:`relkd.config`)."""
-        from ..config import relkd_kwargs
+        from .yacs import relkd_kwargs
 
         host = getattr(super(), "from_config", None)
         if host is None:
@@ -75,20 +76,15 @@ class DistillMixin(NonFiniteGuard):
     def teacher_forward(self, batched_inputs: list[dict]) -> None:
         """Run exactly the teacher work of one training step on ``batched_inputs`` and nothing
         else (``tools/benchmark.py`` times it against the full step)."""
-        self._teacher_work(self.preprocess_image(batched_inputs))
+        self._run_teacher(self.preprocess_image(batched_inputs))
 
-    def _teacher_work(self, images) -> None:
-        self._teacher_features(images)
-
-    def _teacher_features(self, images) -> dict[str, torch.Tensor]:
+    def _run_teacher(self, images) -> dict[str, torch.Tensor]:
         """The teacher features the distillers asked for; none (and no teacher run) when no
         distiller uses one (KD-DETR)."""
         if not self._teacher_names:
             return {}
         with torch.profiler.record_function("relkd/teacher"):
-            return self.teacher.features(
-                images.tensor, images.image_sizes, self, self._teacher_names
-            )
+            return self.teacher.features(images.tensor, images.image_sizes, self._teacher_names)
 
     def _take_student_features(self) -> dict:
         store, self._student_store = self._student_store, {}
@@ -106,7 +102,7 @@ class DistillMixin(NonFiniteGuard):
         if not isinstance(teacher, Teacher):
             raise TypeError(f"teacher must be a relkd.Teacher, got {type(teacher).__name__}")
         # a plain attribute: not a submodule, so not in state_dict(), parameters() or DDP
-        self.teacher = teacher
+        self.teacher = teacher.attach(InputSpec.of(self))
         if isinstance(distillers, nn.Module) or not isinstance(distillers, Sequence):
             what = type(distillers).__name__
             raise TypeError(
@@ -129,13 +125,11 @@ class DistillMixin(NonFiniteGuard):
         teacher_shapes = teacher.feature_shapes()
         for d in self.distillers:
             d.setup(student_shapes, teacher_shapes, anchor_levels=list(anchor_levels))
-        req = [d.required_features() for d in self.distillers]
-        self._student_names = sorted({n for r in req for n in r.get("student", [])})
-        self._teacher_names = sorted({n for r in req for n in r.get("teacher", [])})
-        self._needs_anchors = any(r.get("anchors", False) for r in req)
-        needs_points = [
-            type(d).__name__ for d, r in zip(self.distillers, req) if r.get("detr_points")
-        ]
+        req = [d.requirements() for d in self.distillers]
+        self._student_names = sorted({n for r in req for n in r.student})
+        self._teacher_names = sorted({n for r in req for n in r.teacher})
+        self._needs_anchors = any(r.anchors for r in req)
+        needs_points = [type(d).__name__ for d, r in zip(self.distillers, req) if r.detr_points]
         if needs_points and not self.provides_detr_points:
             raise ValueError(
                 f"{needs_points} need DETR decoder passes, which {type(self).__name__} does not "
@@ -167,8 +161,7 @@ class DistillMixin(NonFiniteGuard):
         *,
         anchors: list | None = None,
         anchor_levels: list[str] | None = None,
-        proposals: list | None = None,
-        extras: dict | None = None,
+        detr_points: DetrPoints | None = None,
     ) -> dict[str, torch.Tensor]:
         """Run the teacher and every distiller; return their weighted loss terms.
 
@@ -177,25 +170,22 @@ class DistillMixin(NonFiniteGuard):
             student_features: every named student feature of this forward (FPN levels and,
                 when recorded, bottom-up stages).
             gt_instances: per-image ground truth.
-            extras: passed to the distillers as ``DistillInputs.extras``.
+            anchors, anchor_levels, detr_points: see :class:`DistillInputs`.
         """
         self._check_skip_honoured()
         storage = current_storage()
         t0 = time.perf_counter()
-        teacher_feats = self._teacher_features(images)
+        teacher_feats = self._run_teacher(images)
         if storage is not None and self._teacher_names:
             storage.put_scalar("relkd/teacher/ms", (time.perf_counter() - t0) * 1e3)
         inputs = DistillInputs(
-            images=images.tensor,
-            image_sizes=list(images.image_sizes),
             student_features={n: student_features[n] for n in self._student_names},
             teacher_features=teacher_feats,
             gt_instances=gt_instances,
             anchors=anchors,
             anchor_levels=anchor_levels,
-            proposals=proposals,
             iteration=self._iteration(),
-            extras=dict(extras or {}),
+            detr_points=detr_points,
         )
         losses: dict[str, torch.Tensor] = {}
         self._bad_terms = []

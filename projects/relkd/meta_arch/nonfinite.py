@@ -12,15 +12,12 @@ import logging
 
 import torch
 
+from ..config import NONFINITE
 from ..distillers.base import check_whole_number
 from ..utils.events import current_storage
 
 logger = logging.getLogger(__name__)
 
-NONFINITE = ("raise", "skip")
-# nonfinite="skip" stops the run after this many skipped iterations in a row: a broken input
-# (NaN images) would otherwise skip every iteration and end as a finished run
-MAX_CONSECUTIVE_SKIPS = 20
 # set (True) on the parameters of an optimizer that skips steps with non-finite gradients
 # (relkd.engine.optim.guard_optimizer): what nonfinite="skip" needs from the training loop
 GUARDED_PARAM = "_relkd_guarded"

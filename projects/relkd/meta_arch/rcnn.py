@@ -35,8 +35,8 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
         if "instances" not in batched_inputs[0]:
             raise ValueError("DistillRCNN training needs 'instances' in every input")
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-        store: dict = {}
-        with self._record_student(store):
+        self._student_store = {}
+        with self._record_student(self._student_store):
             features = self.backbone(images.tensor)
         proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
         _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
@@ -53,11 +53,10 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
         losses.update(
             self.distill_losses(
                 images,
-                store,
+                self._take_student_features(),
                 gt_instances,
                 anchors=anchors,
                 anchor_levels=list(rpn.in_features),
-                proposals=proposals,
             )
         )
         return self._guard_nonfinite(losses)

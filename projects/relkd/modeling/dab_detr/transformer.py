@@ -14,13 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers.boxes import inverse_sigmoid
 from .position import anchor_embed
-
-
-def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """``logit(x)`` with ``x`` clamped to ``[eps, 1 - eps]``."""
-    x = x.clamp(0, 1)
-    return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
 
 
 class MLP(nn.Module):

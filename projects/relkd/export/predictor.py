@@ -1,7 +1,7 @@
 """A LazyConfig student for detectron2's ``DefaultPredictor``, which runs where relkd is not
 installed but builds models from yacs configs only.
 
-- :func:`relkd.utils.to_yacs.yacs_config` writes the student's config as a yacs one;
+- :func:`relkd.export.to_yacs.yacs_config` writes the student's config as a yacs one;
 - detectron2's yacs ResNet builder makes ResNet-18/34 only at base width 64, while the digits
   students are 32 wide. A narrower ResNet-18/34 is written as the 64-wide one holding the
   student's weights in its first channels and zeros in the others (:func:`embed_state`): a
@@ -86,7 +86,7 @@ def compare(model: nn.Module, wide: nn.Module, image: torch.Tensor) -> float:
     detections must be equal bitwise, and near-equal scores cannot swap ranks and hide or
     fake a difference in the translated settings (thresholds, anchors, top-k).
     """
-    from .export import max_output_difference
+    from .student import max_output_difference
 
     same_input = all(
         torch.equal(getattr(model, k), getattr(wide, k)) for k in ("pixel_mean", "pixel_std")
@@ -131,7 +131,7 @@ def write_predictor_config(cfg: Any, model: nn.Module, weights: str, image: torc
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    from .export import student_config
+    from .student import student_config
 
     test = cfg.dataloader.test if "dataloader" in cfg and "test" in cfg.dataloader else {}
     ycfg = yacs_config(student_config(cfg.model), test.get("mapper"))

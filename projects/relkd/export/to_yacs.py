@@ -1,10 +1,10 @@
-"""A LazyConfig detector written as a yacs config (``relkd.utils.predictor`` uses it to run a
+"""A LazyConfig detector written as a yacs config (``relkd.export.predictor`` uses it to run a
 student in detectron2's ``DefaultPredictor``, which builds models from yacs configs only).
 
 Written for the detectors relkd distils whose backbone is a ResNet-FPN: ``RetinaNet`` and
 Faster R-CNN (``GeneralizedRCNN`` with an ``RPN`` and ``StandardROIHeads`` without masks). A part
 with no yacs key raises :class:`NotExpressible` naming it. ResNet-18/34 are written 64 wide,
-the only width detectron2's yacs builder makes (``relkd.utils.predictor.embed_state`` fits a
+the only width detectron2's yacs builder makes (``relkd.export.predictor.embed_state`` fits a
 narrower one into it).
 """
 

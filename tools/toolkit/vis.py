@@ -9,10 +9,10 @@ import torch
 from detectron2.utils.events import EventStorage
 from torch import nn
 
-from ..distillers.base import DistillInputs
-from ..distillers.drkd import DRKD
-from .features import record_features
-from .resize import match_size
+from relkd.distillers.base import DistillInputs
+from relkd.distillers.drkd import DRKD
+from relkd.utils.features import record_features
+from relkd.utils.resize import match_size
 
 
 @contextmanager
@@ -83,7 +83,7 @@ def feature_distances(model: nn.Module, batched_inputs: list[dict]) -> dict:
     with training_forward(model), record_features(model.backbone, store):
         model.backbone(images.tensor)
     names = list(model.backbone.output_shape())
-    teacher = model.teacher.features(images.tensor, images.image_sizes, model, names)
+    teacher = model.teacher.features(images.tensor, images.image_sizes, names)
     out = {}
     for n in names:
         s, t = store[n], teacher[n]
