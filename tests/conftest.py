@@ -131,7 +131,8 @@ def teacher_ckpt(tmp_path_factory, digits_batch) -> dict[str, str]:
     out = {}
     for det in TEACHERS:
         torch.manual_seed(1)
-        model = instantiate(load_cfg(f"digits/{det}_R50_teacher.py").model)
+        # the teacher the distilled configs name (their distillation base's)
+        model = instantiate(load_cfg(f"digits/{det}_R18_distill_base.py").model.teacher.model)
         _calibrate_norms(model, digits_batch)
         if det == "dab_detr":
             # DAB-DETR zero-initialises its last box layer: a random teacher's boxes would be

@@ -157,7 +157,7 @@ def test_the_plan_runs_teachers_before_their_students_in_every_slot(quality, mon
     assert ckpt == os.path.join(quality.teacher_dir("retinanet", args, t_rn), "model_final.pth")
 
 
-def test_dab_detr_waits_for_the_faster_rcnn_backbones(quality, monkeypatch):
+def test_dab_detr_waits_for_the_retinanet_teacher_and_the_student_backbone(quality, monkeypatch):
     log, cuts = [], []
     _fake_runs(quality, monkeypatch, log)
     monkeypatch.setattr(
@@ -165,13 +165,23 @@ def test_dab_detr_waits_for_the_faster_rcnn_backbones(quality, monkeypatch):
     )
     args = quality.parse_args(["--schedule", "full", "--detectors", "dab_detr", "--seeds", "3"])
     jobs, raw = quality.plan(args)
-    assert set(raw) == {"dab_detr"}  # the Faster R-CNN runs feed it but are not rows
+    assert set(raw) == {"dab_detr"}  # the runs that feed it are not rows
+    deps = {job.key: set(job.deps) for job in jobs}
+    assert deps["dab_detr/teacher"] == {"retinanet/teacher"}
+    assert deps["dab_detr/backbones"] == {"faster_rcnn/baseline/0"}
+    assert deps["dab_detr/kd_detr/3"] == {"dab_detr/backbones", "dab_detr/teacher"}
     run_jobs(jobs, args.jobs)
     order = [entry[0] for entry in log]
-    assert order[:2] == ["faster_rcnn/teacher", "faster_rcnn/baseline/0"]
-    assert len(cuts) == 2 and order.index("dab_detr/teacher") == 2
+    assert order.index("dab_detr/teacher") > order.index("retinanet/teacher")
+    # the teacher starts from the RetinaNet teacher's checkpoint (its ResNet + FPN, frozen),
+    # the students from the seed-0 Faster R-CNN baseline's ResNet
+    teacher = [e for e in log if e[0] == "dab_detr/teacher"][0]
+    assert teacher[2] == 7000
+    assert teacher[3] == (f"train.init_checkpoint={quality.retinanet_teacher_ckpt(args)}",)
+    assert cuts == [os.path.join(args.output_root, "faster_rcnn/baseline/seed0/model_final.pth")]
     init = [e[3] for e in log if e[0] == "dab_detr/kd_detr/3"][0]
     assert init == (f"train.init_checkpoint={quality.backbone_path(args, 'student')}",)
+    assert quality.teacher_name("dab_detr") == "dab_detr_R50_teacher_fpn"
 
 
 def test_two_jobs_by_default_on_a_multicore_cpu(quality, monkeypatch):
