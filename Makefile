@@ -26,7 +26,7 @@ test: $(SETUP)
 
 # distillation overhead of every digits recipe (random teachers: timing needs no training);
 # BENCH_ARGS="--device cuda --amp" on a GPU
-BENCH_CONFIGS := $(sort $(filter-out %_student.py,$(wildcard configs/digits/*_R18_*.py)))
+BENCH_CONFIGS := $(sort $(filter-out %_student.py %_distill_base.py,$(wildcard configs/digits/*_R18_*.py)))
 bench: $(SETUP)
 	$(PY) tools/benchmark.py $(BENCH_CONFIGS) --random-teacher --output output/benchmark/digits $(BENCH_ARGS)
 
