@@ -2,7 +2,7 @@
 
 import pytest
 
-from relkd.distillers import DRKD, FGFI, HGD, FeatureMSE
+from relkd.distillers import DRKD, FGFI, HGD, FeatureMSE, Requirements
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,46 @@ def test_valid_values_are_kept_as_given():
     assert d.student_names == d.teacher_names == ["p3", "p4"]
     assert d.loss_weight == 2.0 and d.warmup_iters == 3
     assert DRKD(pixel_levels=None).pixel_levels is None  # resolved from the anchors at setup
+
+
+def test_the_documented_distiller_example_trains(digits_batch):
+    # docs/distillers.md, "Writing a distiller": the example must keep working as written
+    import re
+
+    import torch
+    from detectron2.config import LazyCall as L
+    from detectron2.config import instantiate
+    from detectron2.utils.events import EventStorage
+
+    from relkd import Teacher
+    from relkd.distillers import Requirements
+
+    from ..conftest import REPO, load_cfg
+
+    with open(f"{REPO}/docs/distillers.md") as f:
+        example = re.findall(r"```python\n(.*?)```", f.read(), re.S)[-1]
+    scope: dict = {}
+    exec(example, scope)
+    cfg = load_cfg("digits/retinanet_R18_distill_base.py")
+    torch.manual_seed(0)
+    cfg.model.teacher = L(Teacher)(model=instantiate(cfg.model.teacher.model))  # random weights
+    cfg.model.distillers = [L(scope["Res4MSE"])()]
+    cfg.model.backbone.bottom_up.out_features = ["res2", "res3", "res4", "res5"]
+    model = instantiate(cfg.model).train()
+    assert model.distillers[0].requirements() == Requirements(("res4",), ("res4",))
+    with EventStorage(0):
+        losses = model(digits_batch)
+    loss = losses["loss_res4_mse_res4"]
+    assert loss.item() > 0
+    loss.backward()
+    assert all(p.grad.abs().sum() > 0 for p in model.distillers[0].adapter.parameters())
+    assert model.backbone.bottom_up.res4[0].conv1.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.teacher.model.parameters())
+
+
+def test_requirements_from_the_earlier_dict_form():
+    assert Requirements.of({"student": ["p3"], "teacher": ["p3"], "anchors": True}) == (
+        Requirements(("p3",), ("p3",), anchors=True)
+    )
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['stdent'\]"):
+        Requirements.of({"stdent": ["p3"]})
