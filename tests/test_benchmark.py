@@ -166,3 +166,22 @@ def test_a_config_without_teacher_is_refused_by_name():
         SystemExit, match=r"model \(RetinaNet\) has no teacher; .* give a distilled"
     ):
         bench.build(cfg, args, "cpu")
+
+
+def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_batch):
+    """With ``--teacher-dtype bf16`` the teacher phase runs the bf16 teacher, the (b32) phase
+    the same teacher in fp32, and the teacher keeps bf16 afterwards."""
+    args = bench.parse_args(["configs/digits/retinanet_R18_fgfi.py", "--teacher-dtype", "bf16"])
+    cfg = load_cfg(
+        "digits/retinanet_R18_fgfi.py",
+        f"model.teacher.weights={teacher_ckpt['retinanet']}",
+        NO_PREFLIGHT,
+    )
+    model, plain = bench.build(cfg, args, torch.device("cpu"))
+    seen = []
+    forward = model.teacher_forward
+    model.teacher_forward = lambda batch: (seen.append(model.teacher.dtype), forward(batch))
+    phases = bench.Phases(cfg, model, plain, torch.device("cpu"), amp=False)
+    phases.run("teacher", digits_batch)
+    phases.run(bench.TEACHER_FP32, digits_batch)
+    assert seen == ["bf16", "fp32"] and model.teacher.dtype == "bf16"

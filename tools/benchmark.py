@@ -17,7 +17,11 @@ CUDA. ``--profile N`` writes a ``torch.profiler`` table of N distillation steps.
 
 ``--synthetic H W`` replaces the config's data with random images of that size and 5 random
 boxes each; ``--random-teacher`` builds the teacher from its config without loading its
-weights (timing only). Results go to ``<output>/benchmark.json`` and ``benchmark.md``.
+weights (timing only). ``--teacher-dtype bf16|fp16`` runs the teacher's forward in half
+precision (``relkd.Teacher(dtype=...)``) and also times (b32), the teacher's work in fp32, for
+the overhead against the fp32 teacher, ``c / (a + b32)``: below 1 when the half-precision
+teacher saves more than distillation adds. Results go to ``<output>/benchmark.json`` and
+``benchmark.md``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
 
 PHASES = ("student", "teacher", "distill", "teacher_full")
+TEACHER_FP32 = "teacher_fp32"  # timed as well with --teacher-dtype other than fp32
 
 
 def parse_args(argv=None):
@@ -47,6 +52,12 @@ def parse_args(argv=None):
     p.add_argument("--synthetic", nargs=2, type=int, metavar=("H", "W"), default=None)
     p.add_argument("--batch", type=int, default=0, help="batch size (default: the config's)")
     p.add_argument("--random-teacher", action="store_true")
+    p.add_argument(
+        "--teacher-dtype",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="precision of the teacher's forward (relkd.Teacher's dtype)",
+    )
     p.add_argument("--output", default=os.path.join(REPO, "output", "benchmark"))
     p.add_argument(
         "--profile", type=int, default=0, help="also profile N distillation steps (torch.profiler)"
@@ -150,6 +161,7 @@ def build(cfg, args, device):
         if node is None:
             node = LazyConfig.load(resolve_path(cfg.model.teacher.config)).model
         cfg.model.teacher = L(Teacher)(model=node)
+    cfg.model.teacher.dtype = args.teacher_dtype
     model = instantiate(cfg.model).to(device).train()
     plain = instantiate(student_config(cfg.model)).to(device).train()
     plain.load_state_dict(student_state(model.state_dict()))
@@ -250,6 +262,14 @@ class Phases:
             elif phase == "teacher":
                 with self._autocast():
                     self.model.teacher_forward(batch)
+            elif phase == TEACHER_FP32:
+                teacher = self.model.teacher
+                dtype, teacher.dtype = teacher.dtype, "fp32"
+                try:
+                    with self._autocast():
+                        self.model.teacher_forward(batch)
+                finally:
+                    teacher.dtype = dtype
             else:  # the teacher's full inference, heads and post-processing included
                 with self._autocast(), torch.no_grad():
                     self.model.teacher.frozen_model()([{"image": x["image"]} for x in batch])
@@ -305,10 +325,11 @@ def bench_config(path: str, args) -> dict:
         plain.load_state_dict(student_state(model.state_dict()))
     calibrate_frozen_norms(model.teacher.model, batches[0])
     phases = Phases(cfg, model, plain, device, args.amp)
-    times = {p: [] for p in PHASES}
+    timed = PHASES + ((TEACHER_FP32,) if args.teacher_dtype != "fp32" else ())
+    times = {p: [] for p in timed}
     for i in range(n):
         batch = batches[i % len(batches)]
-        for p in PHASES:
+        for p in timed:
             t = phases.timed(p, batch)
             if i >= args.warmup:
                 times[p].append(t)
@@ -320,9 +341,10 @@ def bench_config(path: str, args) -> dict:
     if args.profile:
         write_profile(phases, batches, args, path)
     med = {p: statistics.median(v) for p, v in times.items()}
-    return {
+    row = {
         "config": os.path.relpath(os.path.abspath(path), REPO),
         "distillers": [type(d).__name__ for d in model.distillers],
+        "teacher_dtype": args.teacher_dtype,
         "batch": len(batches[0]),
         "image_size": list(batches[0][0]["image"].shape[-2:]),
         "median_s": med,
@@ -331,6 +353,9 @@ def bench_config(path: str, args) -> dict:
         "peak_mib": memory,
         "rounds": args.iters,
     }
+    if TEACHER_FP32 in med:
+        row["overhead_vs_fp32_teacher"] = med["distill"] / (med["student"] + med[TEACHER_FP32])
+    return row
 
 
 def device_name(device: str) -> str:
@@ -343,19 +368,25 @@ def device_name(device: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
+    half = any(TEACHER_FP32 in r["median_s"] for r in rows)
+    extra = " (b32) teacher fp32 s | c/(a+b32) |" if half else ""
     head = (
         "| config | distillers | (a) student s | (b) teacher s | (c) distill s | overhead c/(a+b) "
-        "| (b0) teacher full s | peak MiB a / b / c |\n|---|---|---:|---:|---:|---:|---:|---|\n"
+        f"| (b0) teacher full s | peak MiB a / b / c |{extra}\n"
+        "|---|---|---:|---:|---:|---:|---:|---|" + ("---:|---:|" if half else "") + "\n"
     )
     lines = []
     for r in rows:
         m, mem = r["median_s"], r["peak_mib"]
-        lines.append(
+        line = (
             f"| {os.path.basename(r['config'])} | {' + '.join(r['distillers'])} "
             f"| {m['student']:.3f} | {m['teacher']:.3f} | {m['distill']:.3f} "
             f"| **{r['overhead']:.3f}** | {m['teacher_full']:.3f} "
             f"| {mem['student']:.0f} / {mem['teacher']:.0f} / {mem['distill']:.0f} |"
         )
+        if half:
+            line += f" {m[TEACHER_FP32]:.3f} | **{r['overhead_vs_fp32_teacher']:.3f}** |"
+        lines.append(line)
     return head + "\n".join(lines)
 
 
@@ -368,11 +399,17 @@ def main(argv=None) -> list[dict]:
         print(table(rows[-1:]), flush=True)
     os.makedirs(args.output, exist_ok=True)
     cmd = "python tools/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    meta = {"command": cmd, "device": device_name(args.device), "amp": args.amp}
+    meta = {
+        "command": cmd,
+        "device": device_name(args.device),
+        "amp": args.amp,
+        "teacher_dtype": args.teacher_dtype,
+    }
     with open(os.path.join(args.output, "benchmark.json"), "w") as f:
         json.dump({**meta, "rows": rows}, f, indent=1)
     text = (
-        f"Command: `{cmd}`; device: {meta['device']}; AMP: {args.amp}; median of "
+        f"Command: `{cmd}`; device: {meta['device']}; AMP: {args.amp}; teacher dtype: "
+        f"{args.teacher_dtype}; median of "
         f"{args.iters} rounds after {args.warmup} warm-up rounds.\n\n" + table(rows) + "\n"
     )
     with open(os.path.join(args.output, "benchmark.md"), "w") as f:

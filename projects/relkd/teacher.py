@@ -26,6 +26,14 @@ from .loading import (  # noqa: F401  (public here too: relkd.teacher.load_stric
 from .utils.features import capture_features, feature_shapes
 from .utils.resize import valid_mask
 
+# Teacher(dtype=...): the autocast dtype of the teacher's forward (None: none, fp32)
+TEACHER_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _full(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in fp32 if an autocast forward left it in half precision."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -67,19 +75,36 @@ class Teacher:
             teacher checkpoint on disk.
         model: an already-built detector instead of ``config`` (a LazyConfig can import the
             teacher config's ``model`` node: ``L(Teacher)(model=teacher_cfg.model, ...)``).
+        dtype: the precision of the teacher's forward: ``"fp32"`` (default), or ``"bf16"`` /
+            ``"fp16"``: the forward runs under ``torch.autocast`` (the weights stay fp32), and
+            the features and DETR outputs handed to distillers are cast back to fp32. The
+            student trains in fp32 (or under its own AMP) either way. ``"fp16"`` is for GPUs;
+            ``"bf16"`` runs on CPUs too.
 
     The teacher knows the student only by its :class:`InputSpec`, given once with
     :meth:`attach` (the distilling meta-architecture does it at construction): the student's
     batches are re-normalised into the teacher's input from it.
     """
 
-    def __init__(self, config=None, weights: str = "", *, model: nn.Module | None = None):
+    def __init__(
+        self,
+        config=None,
+        weights: str = "",
+        *,
+        model: nn.Module | None = None,
+        dtype: str = "fp32",
+    ):
         if (config is None) == (model is None):
             raise ValueError("Teacher needs exactly one of `config` or `model`")
+        if dtype not in TEACHER_DTYPES:
+            raise ValueError(
+                f"Teacher dtype must be one of {sorted(TEACHER_DTYPES)}, got {dtype!r}"
+            )
         if config is not None and not weights:
             raise TeacherLoadError("Teacher weights are empty: a trained checkpoint is needed")
         self.model = model if model is not None else build_model_from_config(config)
         self.weights = weights
+        self.dtype = dtype
         self._pending = bool(weights)  # weights not loaded yet
         self.model.eval()
         self.model.requires_grad_(False)
@@ -135,6 +160,11 @@ class Teacher:
         return self.student_input
 
     # --- running -------------------------------------------------------------------------------
+    def _precision(self):
+        """The autocast context of the teacher's forward (a no-op for ``"fp32"``)."""
+        half = TEACHER_DTYPES[self.dtype]
+        return torch.autocast(self.device.type, dtype=half, enabled=half is not None)
+
     def frozen_model(self) -> nn.Module:
         """The teacher model with its weights loaded, put back into eval mode if a caller
         flipped it."""
@@ -196,22 +226,30 @@ class Teacher:
             names: feature names, e.g. ``("p3", "res4")``.
 
         Returns:
-            ``{name: (B, C, H_l, W_l)}``, detached, in the teacher's dtype.
+            ``{name: (B, C, H_l, W_l)}``, detached, fp32 whatever ``dtype`` the forward ran in.
         """
         self.frozen_model()
         x = self.prepare_images(images, image_sizes)
-        return capture_features(self.backbone, x, list(names))
+        with self._precision():
+            feats = capture_features(self.backbone, x, list(names))
+        return {k: _full(v) for k, v in feats.items()}
 
     # --- DETR teachers: encoder and decoder passes (KD-DETR) ---------------------------------
     @torch.no_grad()
     def detr_encode(self, images: torch.Tensor, image_sizes: list[tuple[int, int]]):
-        """The teacher DETR's encoder output for the student's preprocessed batch."""
-        return self.frozen_model().encode(self.prepare_images(images, image_sizes), image_sizes)
+        """The teacher DETR's encoder output for the student's preprocessed batch (in the
+        teacher's precision: it only feeds :meth:`detr_decode`)."""
+        x = self.prepare_images(images, image_sizes)
+        with self._precision():
+            return self.frozen_model().encode(x, image_sizes)
 
     @torch.no_grad()
-    def detr_decode(self, encoded, anchors: torch.Tensor):
-        """The teacher DETR's decoder pass from ``anchors`` (``(Q, 4)`` logit-space boxes)."""
-        return self.frozen_model().decode(encoded, anchors)
+    def detr_decode(self, encoded, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teacher DETR's decoder pass from ``anchors`` (``(Q, 4)`` logit-space boxes):
+        ``logits (L, B, Q, K)`` and ``boxes (L, B, Q, 4)``, fp32."""
+        with self._precision():
+            logits, boxes = self.frozen_model().decode(encoded, anchors)
+        return _full(logits), _full(boxes)
 
     def detr_anchors(self) -> torch.Tensor:
         """The teacher DETR's learned anchors, ``(Q, 4)``, detached."""

@@ -10,8 +10,6 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from ..utils.events import current_storage
-
 
 def check_choice(owner: str, what: str, value, allowed) -> None:
     """Raise ``ValueError`` naming ``owner``'s argument ``what`` unless ``value`` is allowed."""
@@ -179,6 +177,7 @@ class Distiller(nn.Module):
         self.loss_weight = float(loss_weight)
         name = f"{type(self).__name__}: warmup_iters"
         self.warmup_iters = check_whole_number(name, warmup_iters)
+        self._logs: dict[str, torch.Tensor | float] = {}
 
     def required_features(self) -> Requirements:
         """What this distiller reads; valid once :meth:`resolve` has run."""
@@ -238,11 +237,18 @@ class Distiller(nn.Module):
         """Unweighted loss terms ``{term: scalar}``."""
         raise NotImplementedError
 
-    def log(self, stat: str, value: float) -> None:
-        """Put a diagnostic scalar ``relkd/<name>/<stat>`` into the current EventStorage."""
-        storage = current_storage()
-        if storage is not None:
-            storage.put_scalar(f"relkd/{self.name}/{stat}", float(value))
+    def log(self, stat: str, value: torch.Tensor | float) -> None:
+        """Record a diagnostic scalar ``relkd/<name>/<stat>`` of this forward. A tensor stays on
+        its device: the meta-architecture moves every recorded value to the host together, in
+        the one transfer of its training step, and puts them into the current EventStorage
+        (:meth:`take_logs`). Reading a device tensor here (``.item()``, ``float()``) would make
+        the host wait for the device in every step."""
+        self._logs[stat] = value.detach() if isinstance(value, torch.Tensor) else float(value)
+
+    def take_logs(self) -> dict[str, torch.Tensor | float]:
+        """The values :meth:`log` recorded since the last call, ``{stat: value}``; clears them."""
+        logs, self._logs = self._logs, {}
+        return logs
 
     def weight_at(self, iteration: int) -> float:
         return 0.0 if iteration < self.warmup_iters else self.loss_weight

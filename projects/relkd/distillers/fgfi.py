@@ -100,5 +100,5 @@ class FGFI(Distiller):
             teachers.append(match_size(inputs.teacher_features[f], s.shape[-2:]))
             ms.append(masks[f])
         covered = torch.stack([m.sum() for m in ms]).sum()
-        self.log("mask_fraction", covered.item() / max(sum(m.numel() for m in ms), 1))
+        self.log("mask_fraction", covered / max(sum(m.numel() for m in ms), 1))
         return {"imitation": imitation_loss(students, teachers, ms)}

@@ -189,11 +189,11 @@ class HGD(Distiller):
             cur = cur.clone()
             dist.all_reduce(cur)
             cur /= comm.get_world_size()
-        if not bool(self.running_ready):
-            self.running.copy_(cur)
-            self.running_ready.fill_(True)
-        else:
-            self.running.mul_(self.ema_momentum).add_(cur, alpha=1.0 - self.ema_momentum)
+        # the first update takes the losses as they are, later ones the moving average; chosen
+        # on the device, so that the host need not read the flag (a wait for the device)
+        ema = torch.add(self.running * self.ema_momentum, cur, alpha=1.0 - self.ema_momentum)
+        self.running.copy_(torch.where(self.running_ready, ema, cur))
+        self.running_ready.fill_(True)
 
     def macro_weights(self, losses: torch.Tensor) -> torch.Tensor:
         """``(K,)`` detached stage weights; updates the running averages in training."""
@@ -201,13 +201,13 @@ class HGD(Distiller):
             return self.fixed_weights
         if self.training:
             self._update_running(losses)
-        if not bool(self.running_ready):  # evaluation before any training step
-            return torch.full_like(self.running, 1.0 / len(self.levels))
-        return balanced_weights(self.running)
+        # equal weights in an evaluation before any training step
+        uniform = torch.full_like(self.running, 1.0 / len(self.levels))
+        return torch.where(self.running_ready, balanced_weights(self.running), uniform)
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
         losses = self.stage_losses(inputs)
         weights = self.macro_weights(losses).to(losses.device)
-        for lv, w in zip(self.levels, weights.tolist()):
-            self.log(f"weight_{lv}", w)
+        for i, lv in enumerate(self.levels):
+            self.log(f"weight_{lv}", weights[i])
         return {lv: weights[i] * losses[i] for i, lv in enumerate(self.levels)}

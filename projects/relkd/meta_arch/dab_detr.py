@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from ..distillers.base import DetrPoints
 from ..modeling.dab_detr import DABDETR, EncoderOutput
 from ..teacher import Teacher
-from ..utils.events import current_storage
+from ..utils.events import Stopwatch, current_storage
 from .distill import DistillMixin
 
 
@@ -42,15 +40,14 @@ class DistillDABDETR(DistillMixin, DABDETR):
             )
 
     def _points(self, images, enc: EncoderOutput | None, cache: dict) -> DetrPoints:
-        """Decoder access for KD-DETR; teacher time accumulates in ``cache["ms"]``."""
+        """Decoder access for KD-DETR; the teacher's passes are timed by ``cache["watch"]``."""
+        watch = cache.setdefault("watch", Stopwatch(self.pixel_mean.device))
 
         def teacher_decode(anchors: torch.Tensor):
-            t0 = time.perf_counter()
-            if "enc" not in cache:  # the teacher encodes the batch once, at first use
-                cache["enc"] = self.teacher.detr_encode(images.tensor, images.image_sizes)
-            out = self.teacher.detr_decode(cache["enc"], anchors)
-            cache["ms"] = cache.get("ms", 0.0) + (time.perf_counter() - t0) * 1e3
-            return out
+            with watch:
+                if "enc" not in cache:  # the teacher encodes the batch once, at first use
+                    cache["enc"] = self.teacher.detr_encode(images.tensor, images.image_sizes)
+                return self.teacher.detr_decode(cache["enc"], anchors)
 
         return DetrPoints(
             student=lambda anchors: self.decode(enc, anchors),
@@ -75,9 +72,10 @@ class DistillDABDETR(DistillMixin, DABDETR):
         store = self._take_student_features()
         losses.update(self.distill_losses(images, store, gt_instances, detr_points=points))
         storage = current_storage()
-        if storage is not None and "ms" in cache:
-            # the teacher's encoder and decoder passes; feature distillers' teacher backbone
-            # runs, if any, are logged under relkd/teacher/ms by distill_losses
+        if storage is not None and "enc" in cache:
+            # the teacher's encoder and decoder passes (read after distill_losses' transfer);
+            # feature distillers' teacher backbone runs, if any, are logged under
+            # relkd/teacher/ms by distill_losses
             key = "relkd/teacher_kd/ms" if self._teacher_names else "relkd/teacher/ms"
-            storage.put_scalar(key, cache["ms"])
+            storage.put_scalar(key, cache["watch"].ms())
         return self._guard_nonfinite(losses)

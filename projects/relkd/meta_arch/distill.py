@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import torch
@@ -12,7 +11,7 @@ from torch import nn
 from ..config import MAX_CONSECUTIVE_SKIPS
 from ..distillers.base import DetrPoints, Distiller, DistillInputs
 from ..teacher import InputSpec, Teacher
-from ..utils.events import current_storage
+from ..utils.events import Stopwatch, current_storage, to_host
 from ..utils.features import feature_shapes, record_features
 from .nonfinite import NonFiniteGuard
 
@@ -173,11 +172,10 @@ class DistillMixin(NonFiniteGuard):
             anchors, anchor_levels, detr_points: see :class:`DistillInputs`.
         """
         self._check_skip_honoured()
-        storage = current_storage()
-        t0 = time.perf_counter()
-        teacher_feats = self._run_teacher(images)
-        if storage is not None and self._teacher_names:
-            storage.put_scalar("relkd/teacher/ms", (time.perf_counter() - t0) * 1e3)
+        device = self.pixel_mean.device
+        teacher_watch = Stopwatch(device)
+        with teacher_watch:
+            teacher_feats = self._run_teacher(images)
         inputs = DistillInputs(
             student_features={n: student_features[n] for n in self._student_names},
             teacher_features=teacher_feats,
@@ -188,21 +186,40 @@ class DistillMixin(NonFiniteGuard):
             detr_points=detr_points,
         )
         losses: dict[str, torch.Tensor] = {}
-        self._bad_terms = []
+        watches, logs = {}, {}
         for d in self.distillers:
-            t0 = time.perf_counter()
-            with torch.profiler.record_function(f"relkd/{d.name}"):  # named in profiles
-                out = d(inputs)
-            for k, v in out.items():
-                if not torch.isfinite(v).all():
-                    if self.nonfinite == "raise":
-                        raise FloatingPointError(
-                            f"Distillation term {k} is {v.item()} at iteration {inputs.iteration}"
-                            " (set the model's nonfinite='skip' to skip such iterations)"
-                        )
-                    self._bad_terms.append(f"{k}={v.item()}")
-            losses.update(out)
-            if storage is not None:
-                storage.put_scalar(f"relkd/{d.name}/ms", (time.perf_counter() - t0) * 1e3)
+            watches[d.name] = Stopwatch(device)
+            with watches[d.name], torch.profiler.record_function(f"relkd/{d.name}"):
+                losses.update(d(inputs))
+            logs.update({f"relkd/{d.name}/{k}": v for k, v in d.take_logs().items()})
+        self._check_finite(losses, logs, inputs.iteration)
+        storage = current_storage()
+        if storage is not None:
+            if self._teacher_names:
+                storage.put_scalar("relkd/teacher/ms", teacher_watch.ms())
+            for name, watch in watches.items():
+                storage.put_scalar(f"relkd/{name}/ms", watch.ms())
+            for key, value in logs.items():
+                storage.put_scalar(key, value)
         self._local_iter += 1
         return losses
+
+    def _check_finite(self, losses: dict, logs: dict, iteration: int) -> None:
+        """Apply the ``nonfinite`` policy to the distillation terms and turn the distillers'
+        device-side diagnostics in ``logs`` into floats, in place, through one device-to-host
+        transfer: the only point where a distillation step makes the host wait for the device
+        (a check per term would wait once per term)."""
+        pending = [k for k, v in logs.items() if isinstance(v, torch.Tensor)]
+        values = to_host(
+            [torch.isfinite(v).all() for v in losses.values()] + [logs[k] for k in pending]
+        )
+        finite, diagnostics = values[: len(losses)], values[len(losses) :]
+        logs.update(zip(pending, diagnostics))
+        # only when a term is not finite: its value, read for the message
+        bad = [(k, v.item()) for (k, v), ok in zip(losses.items(), finite) if not ok]
+        if bad and self.nonfinite == "raise":
+            raise FloatingPointError(
+                f"Distillation term {bad[0][0]} is {bad[0][1]} at iteration {iteration} (set the "
+                "model's nonfinite='skip' to skip such iterations)"
+            )
+        self._bad_terms = [f"{k}={v}" for k, v in bad]

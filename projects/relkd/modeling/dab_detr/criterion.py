@@ -12,13 +12,16 @@ from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal
 from .matcher import HungarianMatcher
 
 
-def _num_boxes(targets: list[dict], device) -> float:
-    """Targets per rank, averaged over ranks (DETR's normaliser), at least 1."""
-    n = torch.tensor(float(sum(len(t["labels"]) for t in targets)), device=device)
-    if comm.get_world_size() > 1:
-        dist.all_reduce(n)
-        n = n / comm.get_world_size()
-    return max(n.item(), 1.0)
+def _num_boxes(targets: list[dict], device) -> float | torch.Tensor:
+    """Targets per rank, averaged over ranks (DETR's normaliser), at least 1: a number on one
+    rank; a 0-dim tensor under DDP, where the average stays on the device (reading it would make
+    the host wait)."""
+    n = float(sum(len(t["labels"]) for t in targets))
+    if comm.get_world_size() == 1:
+        return max(n, 1.0)
+    total = torch.tensor(n, device=device)
+    dist.all_reduce(total)
+    return (total / comm.get_world_size()).clamp(min=1.0)
 
 
 class SetCriterion(nn.Module):
@@ -48,10 +51,17 @@ class SetCriterion(nn.Module):
         self.alpha, self.gamma = focal_alpha, focal_gamma
 
     def layer_losses(
-        self, logits: torch.Tensor, boxes: torch.Tensor, targets: list[dict], num_boxes: float
+        self,
+        logits: torch.Tensor,
+        boxes: torch.Tensor,
+        targets: list[dict],
+        num_boxes: float | torch.Tensor,
+        indices: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Unweighted losses of one layer: ``logits (B, N, K)``, ``boxes (B, N, 4)``."""
-        indices = self.matcher(logits, boxes, targets)
+        """Unweighted losses of one layer: ``logits (B, N, K)``, ``boxes (B, N, 4)``;
+        ``indices``: the layer's matching (matched here when not given)."""
+        if indices is None:
+            indices = self.matcher(logits, boxes, targets)
         b_idx = torch.cat([torch.full_like(p, b) for b, (p, _) in enumerate(indices)])
         p_idx = torch.cat([p for p, _ in indices])
         onehot = torch.zeros_like(logits, dtype=torch.float32)
@@ -89,10 +99,13 @@ class SetCriterion(nn.Module):
             ``loss_<term>_<l>`` for each earlier layer ``l``.
         """
         num_boxes = _num_boxes(targets, logits.device)
+        matches = self.matcher.match_layers(logits, boxes, targets)  # one wait for the device
         out = {}
         n_layers = logits.shape[0]
         for layer in range(n_layers):
-            terms = self.layer_losses(logits[layer], boxes[layer], targets, num_boxes)
+            terms = self.layer_losses(
+                logits[layer], boxes[layer], targets, num_boxes, matches[layer]
+            )
             suffix = "" if layer == n_layers - 1 else f"_{layer}"
             out.update({f"loss_{k}{suffix}": v * self.weights[k] for k, v in terms.items()})
         return out

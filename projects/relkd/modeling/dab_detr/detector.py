@@ -158,11 +158,16 @@ class DABDETR(nn.Module):
         """
         feat = self.backbone(images)[self.in_feature]
         h, w = feat.shape[-2:]
-        pad = ~valid_mask(image_sizes, images.shape[-2], images.shape[-1], feat.device)
+        # the padding at the memory's resolution, built on the host from the image sizes, so
+        # that asking whether any key is padding (attention takes no mask otherwise) does not
+        # make the host wait for the device
+        pad = ~valid_mask(image_sizes, images.shape[-2], images.shape[-1], "cpu")
         pad = F.interpolate(pad[:, None].float(), size=(h, w)).bool()[:, 0]
+        any_pad = bool(pad.any())
+        pad = pad.to(feat.device)
         pos = memory_positions(pad, self.d_model // 2, self.memory_temperature).to(feat.dtype)
         src = self.input_proj(feat).flatten(2).transpose(1, 2)
-        pad_mask = pad.flatten(1) if pad.any() else None
+        pad_mask = pad.flatten(1) if any_pad else None
         return EncoderOutput(self.encoder(src, pos, pad_mask), pos, pad_mask)
 
     def decode(

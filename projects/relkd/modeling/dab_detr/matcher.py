@@ -62,11 +62,36 @@ def assign(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         ``(pred_idx, gt_idx)``, int64 tensors of length ``min(N, M)``, sorted by ``pred_idx``.
     """
-    c = cost.detach().cpu().numpy()
-    if not np.isfinite(c).all():
+    return assign_many([cost])[0]
+
+
+def assign_many(costs: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`assign` of each cost matrix, with one device-to-host transfer for all of them.
+
+    The Hungarian algorithm runs on the host (scipy), so matching must wait for the device
+    once; moving every matrix of a batch and of every decoder layer together makes that once
+    per loss evaluation instead of once per image and layer.
+
+    Args:
+        costs: ``(N_i, M_i)`` cost matrices with ``M_i <= N_i``, on one device.
+
+    Returns:
+        per matrix, ``(pred_idx, gt_idx)`` as in :func:`assign` (on the CPU).
+    """
+    if not costs:
+        return []
+    flat = torch.cat([c.detach().float().reshape(-1) for c in costs]).numpy(force=True)
+    if not np.isfinite(flat).all():
         raise FloatingPointError("Hungarian matching cost has non-finite entries")
-    rows, cols = linear_sum_assignment(c)
-    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+    out, start = [], 0
+    for c in costs:
+        n, m = c.shape
+        rows, cols = linear_sum_assignment(flat[start : start + n * m].reshape(n, m))
+        start += n * m
+        out.append(
+            (torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64))
+        )
+    return out
 
 
 class HungarianMatcher(nn.Module):
@@ -93,12 +118,31 @@ class HungarianMatcher(nn.Module):
         Returns:
             Per image ``(pred_idx, gt_idx)``; empty tensors for an image without targets.
         """
-        out = []
-        for b, t in enumerate(targets):
-            if len(t["labels"]) == 0:
-                empty = torch.zeros(0, dtype=torch.int64, device=logits.device)
-                out.append((empty, empty))
-                continue
-            cost = match_cost(logits[b], boxes[b], t["labels"], t["boxes"], self.weights)
-            out.append(tuple(i.to(logits.device) for i in assign(cost)))
+        return self.match_layers(logits[None], boxes[None], targets)[0]
+
+    @torch.no_grad()
+    def match_layers(
+        self, logits: torch.Tensor, boxes: torch.Tensor, targets: list[dict]
+    ) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """:meth:`forward` for a stack of decoder layers, the host reached once for all.
+
+        Args:
+            logits: ``(L, B, N, K)``; boxes: ``(L, B, N, 4)``; targets: as in :meth:`forward`.
+
+        Returns:
+            ``out[l][b]``: layer ``l``'s ``(pred_idx, gt_idx)`` of image ``b``.
+        """
+        device = logits.device
+        pairs = [(layer, b) for layer in range(logits.shape[0]) for b in range(len(targets))]
+        pairs = [(layer, b) for layer, b in pairs if len(targets[b]["labels"]) > 0]
+        costs = [
+            match_cost(
+                logits[i, b], boxes[i, b], targets[b]["labels"], targets[b]["boxes"], self.weights
+            )
+            for i, b in pairs
+        ]
+        empty = torch.zeros(0, dtype=torch.int64, device=device)
+        out = [[(empty, empty)] * len(targets) for _ in range(logits.shape[0])]
+        for (layer, b), (rows, cols) in zip(pairs, assign_many(costs)):
+            out[layer][b] = (rows.to(device), cols.to(device))
         return out

@@ -1,0 +1,162 @@
+"""The host waits for the device once per distillation step, not once per term.
+
+On a GPU, reading a device tensor on the host (``.item()``, ``bool(t)``, ``.tolist()``,
+``.cpu()``, ``.numpy()``, ``float(t)``...) blocks the Python thread until every queued kernel has
+run, so the next step cannot be queued meanwhile. On this CPU nothing waits, but the same calls
+are made: the tests count them, by the relkd function that makes them, during one training
+step (forward and backward) of every distilled digits config.
+
+What relkd adds to a step, by design:
+
+- one transfer in ``relkd.utils.events.to_host``: the finiteness of every distillation term and
+  the distillers' diagnostics (FGFI's mask fraction, HGD-R's stage weights, KD-DETR's
+  foreground weight) together; the step timers are read after it (CUDA events on a GPU);
+- DAB-DETR's own loss (the student's, with or without distillation): one transfer in
+  ``assign_many``, since the Hungarian matching runs on the host (scipy), for every image of
+  the batch and every decoder layer at once.
+
+DAB-DETR's ``encode`` (the student's, and the teacher's under KD-DETR) also reads a tensor: its
+padding mask, which it builds on the host (CPU) from the image sizes, so no device is waited
+for; the counter cannot tell a CPU tensor from a device one on this machine and lists it.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+from contextlib import contextmanager
+
+import pytest
+import torch
+from detectron2.config import instantiate
+from detectron2.utils.events import EventStorage
+
+import relkd
+
+from ..conftest import NO_PREFLIGHT, detector_of, load_cfg
+from .test_distill_models import DISTILLED
+
+# the Tensor methods through which Python code reads a tensor's values on the host
+HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy")
+RELKD_DIR = os.path.dirname(relkd.__file__) + os.sep
+TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+# relkd's host reads in one training step: the one transfer of the distillation terms and
+# diagnostics, and (DAB-DETR) the one transfer of the matching costs
+DISTILL_READS = {"utils/events.py:to_host": 1}
+DETR_READS = {"modeling/dab_detr/matcher.py:assign_many": 1}
+ENCODE = "modeling/dab_detr/detector.py:encode"  # a host-built mask (module docstring)
+
+
+@contextmanager
+def count_host_reads():
+    """Count calls of :data:`HOST_READS` made by relkd code, by ``"<file>:<function>"``.
+
+    A call is charged to the first caller outside torch's own Python code (``f"{t}"`` reaches
+    ``.item()`` through ``torch/_tensor.py``); calls from detectron2, torchvision or the test
+    are not counted.
+    """
+    counts: collections.Counter = collections.Counter()
+    originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
+
+    def counting(original):
+        def read(self, *args, **kwargs):
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename.startswith(TORCH_DIR):
+                frame = frame.f_back
+            if frame is not None and frame.f_code.co_filename.startswith(RELKD_DIR):
+                where = frame.f_code.co_filename[len(RELKD_DIR) :].replace(os.sep, "/")
+                counts[f"{where}:{frame.f_code.co_name}"] += 1
+            return original(self, *args, **kwargs)
+
+        return read
+
+    for name, original in originals.items():
+        setattr(torch.Tensor, name, counting(original))
+    try:
+        yield counts
+    finally:
+        for name, original in originals.items():
+            setattr(torch.Tensor, name, original)
+
+
+def reads_of_one_step(model, batch) -> collections.Counter:
+    """relkd's host reads in one training forward and backward of ``model`` (past warm-up)."""
+    with EventStorage(10_000), count_host_reads() as counts:
+        losses = model(batch)
+        sum(losses.values()).backward()
+    return counts
+
+
+def test_the_counter_sees_relkd_reads_and_ignores_others():
+    from relkd.modeling.dab_detr.matcher import assign
+
+    with count_host_reads() as counts:
+        torch.ones(2).sum().item()  # the test's own read: not counted
+        assign(torch.tensor([[1.0, 2.0], [3.0, 0.5]]))
+    assert dict(counts) == {"modeling/dab_detr/matcher.py:assign_many": 1}
+
+
+@pytest.mark.parametrize("name", DISTILLED)
+def test_a_distillation_step_reads_the_device_once(name, teacher_ckpt, digits_batch):
+    det = detector_of(name)
+    cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[det]}", NO_PREFLIGHT)
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).train()
+    # KD-DETR: the student's and the teacher's encoder
+    detr = DETR_READS | {ENCODE: 2}
+    expected = DISTILL_READS | (detr if det == "dab_detr" else {})
+    assert dict(reads_of_one_step(model, digits_batch)) == expected
+
+
+def test_a_plain_dab_detr_step_reads_the_device_once_for_matching(digits_batch):
+    cfg = load_cfg("digits/dab_detr_R18_student.py")
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).train()
+    assert dict(reads_of_one_step(model, digits_batch)) == DETR_READS | {ENCODE: 1}
+
+
+def test_diagnostics_reach_the_storage_as_the_values_computed(teacher_ckpt, digits_batch):
+    """HGD-R's stage weights, moved to the host in the step's one transfer, are the weights
+    its balanced mode computes from the running stage losses of that step."""
+    from relkd.losses.hgd import balanced_weights
+
+    cfg = load_cfg(
+        "digits/retinanet_R18_hgd.py",
+        f"model.teacher.weights={teacher_ckpt['retinanet']}",
+        NO_PREFLIGHT,
+    )
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).train()
+    with EventStorage(10_000) as storage:
+        model(digits_batch)
+    hgd = model.distillers[0]
+    logged = [storage.latest()[f"relkd/{hgd.name}/weight_{lv}"][0] for lv in hgd.levels]
+    assert all(type(v) is float for v in logged)
+    assert torch.allclose(torch.tensor(logged), balanced_weights(hgd.running), rtol=1e-6)
+
+
+def test_to_host_reads_once_and_keeps_order():
+    from relkd.utils.events import to_host
+
+    values = [torch.tensor(2.5), torch.isfinite(torch.tensor(float("nan"))), torch.ones(1) * 3]
+    with count_host_reads() as counts:
+        out = to_host(values)
+    assert out == [2.5, 0.0, 3.0] and all(type(v) is float for v in out)
+    assert dict(counts) == {"utils/events.py:to_host": 1}
+
+
+def test_a_cpu_stopwatch_sums_its_spans():
+    import time
+
+    from relkd.utils.events import Stopwatch
+
+    watch = Stopwatch("cpu")
+    for _ in range(2):
+        with watch:
+            time.sleep(0.02)
+    time.sleep(0.05)  # outside every span: not counted
+    assert 40 <= watch.ms() < 90
+    with pytest.raises(RuntimeError, match="without start"):
+        Stopwatch("cpu").stop()

@@ -1,0 +1,95 @@
+"""``Teacher(dtype="bf16" | "fp16")``: the teacher's forward under autocast, fp32 out.
+
+Tolerances (relative L2 error of a feature map against the fp32 forward of the same weights):
+bf16 keeps 8 significant bits, so each rounding errs by up to 2^-9 (2e-3), and the ResNet-50 +
+FPN of the digits RetinaNet teacher (the tests' seeded weights) accumulates 2.6e-2 to 2.8e-2
+on p3 and res4; fp16 keeps 11 bits and accumulates 3.7e-3 to 4.1e-3. The bounds are 2.5 times
+those.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from detectron2.config import instantiate
+from detectron2.utils.events import EventStorage
+
+from relkd import Teacher
+from relkd.teacher import InputSpec
+
+from .conftest import NO_PREFLIGHT, load_cfg
+
+TOLERANCE = {"bf16": 7e-2, "fp16": 1e-2}
+
+
+def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).norm() / a.norm()).item()
+
+
+@pytest.fixture(scope="module")
+def teacher_model(teacher_ckpt):
+    from relkd.loading import load_strict
+
+    model = instantiate(load_cfg("digits/retinanet_R50_teacher.py").model).eval()
+    load_strict(model, teacher_ckpt["retinanet"])
+    return model
+
+
+def _features(model, dtype: str, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    teacher = Teacher(model=model, dtype=dtype).attach(InputSpec.of(model))
+    return teacher.features(images, [tuple(images.shape[-2:])] * len(images), ["p3", "res4"])
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_half_precision_features_are_fp32_and_near_the_fp32_ones(dtype, teacher_model):
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 128, 128)
+    full, half = _features(teacher_model, "fp32", images), _features(teacher_model, dtype, images)
+    for name in full:
+        assert half[name].dtype == torch.float32
+        err = rel_error(full[name], half[name])
+        # above 1e-5: the forward did run in half precision (fp32 would give 0)
+        assert 1e-5 < err < TOLERANCE[dtype], (name, err)
+
+
+def test_an_unknown_dtype_is_refused_by_name(teacher_model):
+    with pytest.raises(ValueError, match=r"one of \['bf16', 'fp16', 'fp32'\], got 'fp64'"):
+        Teacher(model=teacher_model, dtype="fp64")
+
+
+@pytest.mark.parametrize("name", ["retinanet_R18_fgfi.py", "dab_detr_R18_kd_detr.py"])
+def test_distillation_with_a_bf16_teacher_stays_finite_and_near_fp32(
+    name, teacher_ckpt, digits_batch
+):
+    det = name.split("_R18_")[0]
+    losses = {}
+    for dtype in ("fp32", "bf16"):
+        cfg = load_cfg(
+            f"digits/{name}",
+            f"model.teacher.weights={teacher_ckpt[det]}",
+            f"model.teacher.dtype={dtype}",
+            NO_PREFLIGHT,
+        )
+        torch.manual_seed(0)
+        model = instantiate(cfg.model).train()
+        with EventStorage(10_000):
+            out = model(digits_batch)
+        keys = [k for d in model.distillers for k in d.loss_keys()]
+        losses[dtype] = torch.stack([out[k].detach() for k in keys])
+    assert torch.isfinite(losses["bf16"]).all()
+    assert torch.allclose(losses["bf16"], losses["fp32"], rtol=5e-2), losses
+
+
+def test_the_yacs_key_reaches_the_teacher():
+    from detectron2.config import get_cfg
+
+    from relkd import add_relkd_config
+    from relkd.meta_arch.yacs import build_teacher
+
+    cfg = get_cfg()
+    add_relkd_config(cfg)
+    assert cfg.RELKD.TEACHER.DTYPE == "fp32"
+    cfg.RELKD.TEACHER.CONFIG = "configs/digits/retinanet_R50_teacher.py"
+    cfg.RELKD.TEACHER.WEIGHTS = "loaded/at/first/use.pth"
+    cfg.RELKD.TEACHER.DTYPE = "bf16"
+    assert build_teacher(cfg).dtype == "bf16"
