@@ -52,8 +52,21 @@ def test_half_precision_features_are_fp32_and_near_the_fp32_ones(dtype, teacher_
         assert 1e-5 < err < TOLERANCE[dtype], (name, err)
 
 
+def test_fp32_is_fp32_under_amp_and_the_default_follows_amp(teacher_model):
+    torch.manual_seed(0)
+    images = torch.randn(1, 3, 64, 64)
+    full = _features(teacher_model, "fp32", images)["p3"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        forced = _features(teacher_model, "fp32", images)["p3"]
+        default = _features(teacher_model, None, images)["p3"]
+    assert torch.equal(forced, full)  # the same fp32 computation
+    # the default runs in AMP's bf16, as before Teacher had a dtype; handed over in fp32
+    assert default.dtype == torch.float32
+    assert 1e-5 < rel_error(full, default) < TOLERANCE["bf16"]
+
+
 def test_an_unknown_dtype_is_refused_by_name(teacher_model):
-    with pytest.raises(ValueError, match=r"one of \['bf16', 'fp16', 'fp32'\], got 'fp64'"):
+    with pytest.raises(ValueError, match=r"None or one of \['bf16', 'fp16', 'fp32'\], got 'fp64'"):
         Teacher(model=teacher_model, dtype="fp64")
 
 
@@ -88,8 +101,35 @@ def test_the_yacs_key_reaches_the_teacher():
 
     cfg = get_cfg()
     add_relkd_config(cfg)
-    assert cfg.RELKD.TEACHER.DTYPE == "fp32"
     cfg.RELKD.TEACHER.CONFIG = "configs/digits/retinanet_R50_teacher.py"
     cfg.RELKD.TEACHER.WEIGHTS = "loaded/at/first/use.pth"
+    assert cfg.RELKD.TEACHER.DTYPE == "" and build_teacher(cfg).dtype is None
     cfg.RELKD.TEACHER.DTYPE = "bf16"
     assert build_teacher(cfg).dtype == "bf16"
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_the_preflight_and_teacher_ap_evaluate_the_teacher_in_its_dtype(
+    dtype, teacher_ckpt, monkeypatch
+):
+    from relkd.engine.preflight import teacher_preflight
+
+    from .conftest import load_tool
+
+    overrides = (
+        f"model.teacher.weights={teacher_ckpt['retinanet']}",
+        f"model.teacher.dtype={dtype}",
+    )
+    cfg = load_cfg("digits/retinanet_R18_fgfi.py", *overrides)
+    cfg.train.teacher_preflight = {"enabled": True, "num_images": 2, "min_ap": 0.0}
+    model = instantiate(cfg.model)
+    seen = []
+    model.teacher.model.backbone.register_forward_hook(
+        lambda *_: seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+    )
+    assert teacher_preflight(cfg, model) >= 0.0
+    assert seen and set(seen) == {torch.bfloat16 if dtype == "bf16" else False}
+    # the tool: the same evaluation from the command line
+    tool = load_tool("teacher_ap")
+    ap = tool.main(["configs/digits/retinanet_R18_fgfi.py", "--images", "2", *overrides])
+    assert isinstance(ap, float)

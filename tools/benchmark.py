@@ -55,8 +55,8 @@ def parse_args(argv=None):
     p.add_argument(
         "--teacher-dtype",
         choices=("fp32", "bf16", "fp16"),
-        default="fp32",
-        help="precision of the teacher's forward (relkd.Teacher's dtype)",
+        default=None,
+        help="precision of the teacher's forward (relkd.Teacher's dtype; default: the " "config's)",
     )
     p.add_argument("--output", default=os.path.join(REPO, "output", "benchmark"))
     p.add_argument(
@@ -161,7 +161,8 @@ def build(cfg, args, device):
         if node is None:
             node = LazyConfig.load(resolve_path(cfg.model.teacher.config)).model
         cfg.model.teacher = L(Teacher)(model=node)
-    cfg.model.teacher.dtype = args.teacher_dtype
+    if args.teacher_dtype is not None:
+        cfg.model.teacher.dtype = args.teacher_dtype
     model = instantiate(cfg.model).to(device).train()
     plain = instantiate(student_config(cfg.model)).to(device).train()
     plain.load_state_dict(student_state(model.state_dict()))
@@ -325,7 +326,8 @@ def bench_config(path: str, args) -> dict:
         plain.load_state_dict(student_state(model.state_dict()))
     calibrate_frozen_norms(model.teacher.model, batches[0])
     phases = Phases(cfg, model, plain, device, args.amp)
-    timed = PHASES + ((TEACHER_FP32,) if args.teacher_dtype != "fp32" else ())
+    half = args.teacher_dtype in ("bf16", "fp16")
+    timed = PHASES + ((TEACHER_FP32,) if half else ())
     times = {p: [] for p in timed}
     for i in range(n):
         batch = batches[i % len(batches)]

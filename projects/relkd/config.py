@@ -37,8 +37,8 @@ def add_relkd_config(cfg: CfgNode) -> None:
         RELKD.TEACHER.CONFIG: the teacher's config, a yacs ``.yaml`` (read on top of
             ``get_cfg()``) or a LazyConfig ``.py`` whose ``model`` is the teacher.
         RELKD.TEACHER.WEIGHTS: the teacher checkpoint (loaded strictly).
-        RELKD.TEACHER.DTYPE: the precision of the teacher's forward, ``"fp32"``, ``"bf16"`` or
-            ``"fp16"`` (``relkd.Teacher``'s ``dtype``).
+        RELKD.TEACHER.DTYPE: the precision of the teacher's forward, ``""`` (the caller's),
+            ``"fp32"``, ``"bf16"`` or ``"fp16"`` (``relkd.Teacher``'s ``dtype``).
         RELKD.DISTILLERS: distiller class names, e.g. ``["FGFI", "DRKD"]``.
         RELKD.DISTILLER_ARGS.<NAME>: keyword arguments of distiller ``<NAME>``.
         RELKD.NONFINITE: ``"raise"`` or ``"skip"`` (see ``DistillMixin``).
@@ -48,7 +48,7 @@ def add_relkd_config(cfg: CfgNode) -> None:
     cfg.RELKD.TEACHER = CfgNode()
     cfg.RELKD.TEACHER.CONFIG = ""
     cfg.RELKD.TEACHER.WEIGHTS = ""
-    cfg.RELKD.TEACHER.DTYPE = "fp32"
+    cfg.RELKD.TEACHER.DTYPE = ""
     cfg.RELKD.DISTILLERS = []
     cfg.RELKD.DISTILLER_ARGS = CfgNode(new_allowed=True)
     cfg.RELKD.NONFINITE = "raise"

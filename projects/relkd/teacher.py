@@ -8,6 +8,7 @@ its parameters. The owning meta-architecture moves it along with itself (see ``D
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from .loading import (  # noqa: F401  (public here too: relkd.teacher.load_stric
 from .utils.features import capture_features, feature_shapes
 from .utils.resize import valid_mask
 
-# Teacher(dtype=...): the autocast dtype of the teacher's forward (None: none, fp32)
+# Teacher(dtype=...): the autocast dtype of the teacher's forward (None: autocast off, fp32)
 TEACHER_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -75,11 +76,11 @@ class Teacher:
             teacher checkpoint on disk.
         model: an already-built detector instead of ``config`` (a LazyConfig can import the
             teacher config's ``model`` node: ``L(Teacher)(model=teacher_cfg.model, ...)``).
-        dtype: the precision of the teacher's forward: ``"fp32"`` (default), or ``"bf16"`` /
-            ``"fp16"``: the forward runs under ``torch.autocast`` (the weights stay fp32), and
-            the features and DETR outputs handed to distillers are cast back to fp32. The
-            student trains in fp32 (or under its own AMP) either way. ``"fp16"`` is for GPUs;
-            ``"bf16"`` runs on CPUs too.
+        dtype: the precision of the teacher's forward. ``None`` (default): the caller's, fp32
+            or, under AMP, AMP's autocast dtype. ``"fp32"``: fp32 even under AMP. ``"bf16"`` /
+            ``"fp16"``: under ``torch.autocast`` of that dtype (the weights stay fp32), whatever
+            the student runs in. The features and DETR outputs handed to distillers are fp32
+            in every case. ``"fp16"`` is for GPUs; ``"bf16"`` runs on recent CPUs too.
 
     The teacher knows the student only by its :class:`InputSpec`, given once with
     :meth:`attach` (the distilling meta-architecture does it at construction): the student's
@@ -92,13 +93,13 @@ class Teacher:
         weights: str = "",
         *,
         model: nn.Module | None = None,
-        dtype: str = "fp32",
+        dtype: str | None = None,
     ):
         if (config is None) == (model is None):
             raise ValueError("Teacher needs exactly one of `config` or `model`")
-        if dtype not in TEACHER_DTYPES:
+        if dtype is not None and dtype not in TEACHER_DTYPES:
             raise ValueError(
-                f"Teacher dtype must be one of {sorted(TEACHER_DTYPES)}, got {dtype!r}"
+                f"Teacher dtype must be None or one of {sorted(TEACHER_DTYPES)}, got {dtype!r}"
             )
         if config is not None and not weights:
             raise TeacherLoadError("Teacher weights are empty: a trained checkpoint is needed")
@@ -160,8 +161,11 @@ class Teacher:
         return self.student_input
 
     # --- running -------------------------------------------------------------------------------
-    def _precision(self):
-        """The autocast context of the teacher's forward (a no-op for ``"fp32"``)."""
+    def precision(self):
+        """The autocast context of the teacher's forward: none for ``dtype=None``, autocast
+        off for ``"fp32"``, on with the half dtype otherwise."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
         half = TEACHER_DTYPES[self.dtype]
         return torch.autocast(self.device.type, dtype=half, enabled=half is not None)
 
@@ -230,7 +234,7 @@ class Teacher:
         """
         self.frozen_model()
         x = self.prepare_images(images, image_sizes)
-        with self._precision():
+        with self.precision():
             feats = capture_features(self.backbone, x, list(names))
         return {k: _full(v) for k, v in feats.items()}
 
@@ -240,14 +244,14 @@ class Teacher:
         """The teacher DETR's encoder output for the student's preprocessed batch (in the
         teacher's precision: it only feeds :meth:`detr_decode`)."""
         x = self.prepare_images(images, image_sizes)
-        with self._precision():
+        with self.precision():
             return self.frozen_model().encode(x, image_sizes)
 
     @torch.no_grad()
     def detr_decode(self, encoded, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The teacher DETR's decoder pass from ``anchors`` (``(Q, 4)`` logit-space boxes):
         ``logits (L, B, Q, K)`` and ``boxes (L, B, Q, 4)``, fp32."""
-        with self._precision():
+        with self.precision():
             logits, boxes = self.frozen_model().decode(encoded, anchors)
         return _full(logits), _full(boxes)
 

@@ -13,6 +13,7 @@ from relkd import DistillRCNN, DistillRetinaNet
 from relkd.distillers import FeatureMSE
 
 from ..conftest import DETECTORS, REPO, detector_of, distill_cfg, load_cfg
+from .host_reads import count_host_reads, expected_reads
 
 PLAIN = {
     "retinanet": "digits/retinanet_R18_student.py",
@@ -181,8 +182,12 @@ def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     model.train()
-    with EventStorage(10_000) as storage:  # past every warm-up
+    # past every warm-up; relkd's host reads counted over the forward and the backward
+    with EventStorage(10_000) as storage, count_host_reads() as reads:
         losses = model(digits_batch)
+        sum(losses.values()).backward()
+    # the host waits for the device once per step (test_host_syncs.py)
+    assert dict(reads) == expected_reads(det)
     keys = [k for d in model.distillers for k in d.loss_keys()]
     assert keys and set(keys) <= set(losses)
     # composed recipes keep every distiller's keys and log each one's time
@@ -196,7 +201,6 @@ def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch
     assert weighted, keys
     assert all(losses[k].item() > 0 for k in weighted), {k: losses[k].item() for k in keys}
     assert all(losses[k].item() == 0 for k in set(keys) - weighted)
-    sum(losses.values()).backward()
     # every distillation module is in the graph; all of them train, DRKD's teacher-side GloRe
     # and relation units included, except FGFI adapters of levels the mask left empty, whose
     # gradient is exactly 0 by design (the global max-IoU mask can skip a level)

@@ -3,8 +3,9 @@
 On a GPU, reading a device tensor on the host (``.item()``, ``bool(t)``, ``.tolist()``,
 ``.cpu()``, ``.numpy()``, ``float(t)``...) blocks the Python thread until every queued kernel has
 run, so the next step cannot be queued meanwhile. On this CPU nothing waits, but the same calls
-are made: the tests count them, by the relkd function that makes them, during one training
-step (forward and backward) of every distilled digits config.
+are made: the tests count them, by the relkd function that makes them (``host_reads.py``);
+every distilled digits config's step is counted in
+``test_distill_models.py::test_every_distilled_config_trains_one_step``.
 
 What relkd adds to a step, by design:
 
@@ -17,76 +18,25 @@ What relkd adds to a step, by design:
 
 DAB-DETR's ``encode`` (the student's, and the teacher's under KD-DETR) also reads a tensor: its
 padding mask, which it builds on the host (CPU) from the image sizes, so no device is waited
-for; the counter cannot tell a CPU tensor from a device one on this machine and lists it.
-"""
+for; the counter cannot tell a CPU tensor from a device one on this machine and lists it."""
 
 from __future__ import annotations
-
-import collections
-import os
-import sys
-from contextlib import contextmanager
 
 import pytest
 import torch
 from detectron2.config import instantiate
 from detectron2.utils.events import EventStorage
 
-import relkd
-
-from ..conftest import NO_PREFLIGHT, detector_of, load_cfg
-from .test_distill_models import DISTILLED
-
-# the Tensor methods through which Python code reads a tensor's values on the host
-HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy")
-RELKD_DIR = os.path.dirname(relkd.__file__) + os.sep
-TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-
-# relkd's host reads in one training step: the one transfer of the distillation terms and
-# diagnostics, and (DAB-DETR) the one transfer of the matching costs
-DISTILL_READS = {"utils/events.py:to_host": 1}
-DETR_READS = {"modeling/dab_detr/matcher.py:assign_many": 1}
-ENCODE = "modeling/dab_detr/detector.py:encode"  # a host-built mask (module docstring)
+from ..conftest import NO_PREFLIGHT, load_cfg
+from .host_reads import DETR_READS, ENCODE, count_host_reads
 
 
-@contextmanager
-def count_host_reads():
-    """Count calls of :data:`HOST_READS` made by relkd code, by ``"<file>:<function>"``.
-
-    A call is charged to the first caller outside torch's own Python code (``f"{t}"`` reaches
-    ``.item()`` through ``torch/_tensor.py``); calls from detectron2, torchvision or the test
-    are not counted.
-    """
-    counts: collections.Counter = collections.Counter()
-    originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
-
-    def counting(original):
-        def read(self, *args, **kwargs):
-            frame = sys._getframe(1)
-            while frame is not None and frame.f_code.co_filename.startswith(TORCH_DIR):
-                frame = frame.f_back
-            if frame is not None and frame.f_code.co_filename.startswith(RELKD_DIR):
-                where = frame.f_code.co_filename[len(RELKD_DIR) :].replace(os.sep, "/")
-                counts[f"{where}:{frame.f_code.co_name}"] += 1
-            return original(self, *args, **kwargs)
-
-        return read
-
-    for name, original in originals.items():
-        setattr(torch.Tensor, name, counting(original))
-    try:
-        yield counts
-    finally:
-        for name, original in originals.items():
-            setattr(torch.Tensor, name, original)
-
-
-def reads_of_one_step(model, batch) -> collections.Counter:
+def reads_of_one_step(model, batch) -> dict[str, int]:
     """relkd's host reads in one training forward and backward of ``model`` (past warm-up)."""
     with EventStorage(10_000), count_host_reads() as counts:
         losses = model(batch)
         sum(losses.values()).backward()
-    return counts
+    return dict(counts)
 
 
 def test_the_counter_sees_relkd_reads_and_ignores_others():
@@ -98,23 +48,11 @@ def test_the_counter_sees_relkd_reads_and_ignores_others():
     assert dict(counts) == {"modeling/dab_detr/matcher.py:assign_many": 1}
 
 
-@pytest.mark.parametrize("name", DISTILLED)
-def test_a_distillation_step_reads_the_device_once(name, teacher_ckpt, digits_batch):
-    det = detector_of(name)
-    cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[det]}", NO_PREFLIGHT)
-    torch.manual_seed(0)
-    model = instantiate(cfg.model).train()
-    # KD-DETR: the student's and the teacher's encoder
-    detr = DETR_READS | {ENCODE: 2}
-    expected = DISTILL_READS | (detr if det == "dab_detr" else {})
-    assert dict(reads_of_one_step(model, digits_batch)) == expected
-
-
 def test_a_plain_dab_detr_step_reads_the_device_once_for_matching(digits_batch):
     cfg = load_cfg("digits/dab_detr_R18_student.py")
     torch.manual_seed(0)
     model = instantiate(cfg.model).train()
-    assert dict(reads_of_one_step(model, digits_batch)) == DETR_READS | {ENCODE: 1}
+    assert reads_of_one_step(model, digits_batch) == DETR_READS | {ENCODE: 1}
 
 
 def test_diagnostics_reach_the_storage_as_the_values_computed(teacher_ckpt, digits_batch):

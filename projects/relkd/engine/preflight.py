@@ -77,7 +77,8 @@ class _TeacherInStudentFormat(torch.nn.Module):
 
     def forward(self, inputs):
         inputs = [{**d, "image": self.teacher.in_teacher_format(d["image"])} for d in inputs]
-        return self.model(inputs)
+        with self.teacher.precision():  # as it will run in training (Teacher's dtype)
+            return self.model(inputs)
 
 
 def teacher_preflight(cfg, model) -> float | None:
@@ -110,7 +111,8 @@ def teacher_preflight(cfg, model) -> float | None:
     seen = sum(comm.all_gather(len(evaluator.ids)))  # fewer than asked on a small set
     if ap is None or (isinstance(ap, float) and math.isnan(ap)):
         ap = 0.0
-    logger.info(f"Teacher preflight: box AP {ap:.2f} on {seen} validation images")
+    precision = teacher.dtype or "the caller's precision"
+    logger.info(f"Teacher preflight: box AP {ap:.2f} on {seen} validation images ({precision})")
     if ap < min_ap:
         raise TeacherPreflightError(
             f"Teacher preflight: the teacher's box AP is {ap:.2f} on the first {seen} "

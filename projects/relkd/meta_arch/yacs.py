@@ -29,7 +29,7 @@ def build_teacher(cfg: CfgNode) -> Teacher:
         raise ValueError("cfg.RELKD.TEACHER.CONFIG is empty: name the teacher's config file")
     if not node.WEIGHTS:
         raise ValueError("cfg.RELKD.TEACHER.WEIGHTS is empty: a teacher needs a checkpoint")
-    return Teacher(config=resolve_path(node.CONFIG), weights=node.WEIGHTS, dtype=node.DTYPE)
+    return Teacher(config=resolve_path(node.CONFIG), weights=node.WEIGHTS, dtype=node.DTYPE or None)
 
 
 def build_distillers(cfg: CfgNode) -> list:
