@@ -57,6 +57,8 @@ class Stopwatch:
     def ms(self) -> float:
         """The summed milliseconds of every finished span (0.0 for none)."""
         if self.cuda:
+            for _, end in self._spans:
+                end.synchronize()  # no wait when the caller's transfer has already waited
             return float(sum(a.elapsed_time(b) for a, b in self._spans))
         return sum(b - a for a, b in self._spans) * 1e3
 
