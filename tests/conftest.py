@@ -70,36 +70,6 @@ def run_tool(
     return run_script(os.path.join("tools", tool), *args, check=check, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def teacher_runs(tmp_path_factory):
-    """Train each digits teacher for 4 iterations through the CLI (with the final evaluation,
-    except for DAB-DETR, whose evaluation the DAB-DETR tests run on their own).
-
-    Returns ``{detector: output_dir}``; each holds ``model_final.pth`` and ``summary.json``.
-    """
-    root = tmp_path_factory.mktemp("teachers")
-    runs = {}
-    for det in TEACHERS:
-        out = str(root / det)
-        run_train_net(
-            "--config-file",
-            f"configs/digits/{det}_R50_teacher.py",
-            "train.max_iter=4",
-            f"train.output_dir={out}",
-            "dataloader.train.total_batch_size=2",
-            "dataloader.train.num_workers=0",
-            "dataloader.test.num_workers=0",
-            # no pretrained backbone in a fresh clone
-            *(
-                ["dataloader.evaluator=null", "train.init_checkpoint=''"]
-                if det == "dab_detr"
-                else []
-            ),
-        )
-        runs[det] = out
-    return runs
-
-
 def _calibrate_norms(model, batch: list[dict]) -> None:
     """Set the BatchNorm running statistics of a random-weight ``model`` to those of its
     backbone's activations on ``batch`` (a trained teacher's keep features in range; the
@@ -121,8 +91,8 @@ def _calibrate_norms(model, batch: list[dict]) -> None:
 @pytest.fixture(scope="session")
 def teacher_ckpt(tmp_path_factory, digits_batch) -> dict[str, str]:
     """``{detector: checkpoint}`` of each digits teacher with seeded random weights (norms
-    calibrated on ``digits_batch``), built and saved in this process (the tests that need a
-    command-line run use ``teacher_runs``)."""
+    calibrated on ``digits_batch``), built and saved in this process (the one command-line
+    training is ``tests/engine/test_train_net.py``'s)."""
     import torch
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import instantiate

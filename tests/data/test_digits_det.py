@@ -74,9 +74,20 @@ def test_full_dataset_sizes_and_object_range():
     assert (heights < 32).mean() > 0.4  # mostly small objects
 
 
+def test_val_mini_is_the_first_100_val_images_with_their_boxes():
+    from detectron2.data import DatasetCatalog
+
+    register_digits_det()
+    val, mini = DatasetCatalog.get("digits_det_val"), DatasetCatalog.get("digits_det_val_mini")
+    assert len(mini) == 100
+    assert [d["file_name"] for d in mini] == [d["file_name"] for d in val[:100]]
+    assert [d["annotations"] for d in mini] == [d["annotations"] for d in val[:100]]
+
+
 def test_register_idempotent_and_conflicts(tmp_path):
     names = register_digits_det()
-    assert register_digits_det() == names == ["digits_det_train", "digits_det_val"]
+    expected = ["digits_det_train", "digits_det_val", "digits_det_val_mini"]
+    assert register_digits_det() == names == expected
     with pytest.raises(ValueError, match="already registered"):
         register_digits_det(root=str(tmp_path / "elsewhere"))
 

@@ -194,3 +194,25 @@ def generate_split(root: str, split: str, spec: DigitsDetSpec) -> str:
     with open(json_path, "w") as f:
         json.dump(coco, f)
     return json_path
+
+
+def write_subset(root: str, split: str, name: str, num_images: int) -> str:
+    """Write ``root/<name>.json``: the first ``num_images`` images of ``root/<split>.json`` and
+    their annotations (the PNGs stay in ``root/<split>/``); return its path. The file is written
+    under a temporary name and renamed, so concurrent writers leave one whole file."""
+    with open(os.path.join(root, f"{split}.json")) as f:
+        coco = json.load(f)
+    images = coco["images"][:num_images]
+    ids = {im["id"] for im in images}
+    subset = {
+        **coco,
+        "info": {**coco["info"], "description": f"digits_det {name}"},
+        "images": images,
+        "annotations": [a for a in coco["annotations"] if a["image_id"] in ids],
+    }
+    path = os.path.join(root, f"{name}.json")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(subset, f)
+    os.replace(tmp, path)
+    return path

@@ -15,11 +15,15 @@ import tempfile
 import time
 from dataclasses import asdict
 
-from .digits_det import CLASS_NAMES, DigitsDetSpec, generate_split
+from .digits_det import CLASS_NAMES, DigitsDetSpec, generate_split, write_subset
 
 logger = logging.getLogger("relkd")
 
 SPLITS = ("train", "val")
+# registered subsets: name -> (split, first N images). digits_det_val_mini evaluates in about a
+# tenth of the time of the whole val split: for plumbing checks (`tools/demo.py --quick`, the
+# tests), not for AP figures
+SUBSETS = {"val_mini": ("val", 100)}
 _DONE = "READY"
 
 
@@ -55,6 +59,7 @@ def build_digits_det(root: str | None = None, spec: DigitsDetSpec | None = None)
             return f.read() == _stamp(spec)
 
     if is_ready():
+        _write_missing_subsets(root)
         return root
     parent = os.path.dirname(root)
     os.makedirs(parent, exist_ok=True)
@@ -66,6 +71,7 @@ def build_digits_det(root: str | None = None, spec: DigitsDetSpec | None = None)
         t0 = time.perf_counter()
         for split in SPLITS:
             generate_split(tmp, split, spec)
+        _write_missing_subsets(tmp)
         with open(os.path.join(tmp, _DONE), "w") as f:
             f.write(_stamp(spec))
         if os.path.exists(root):
@@ -76,8 +82,16 @@ def build_digits_det(root: str | None = None, spec: DigitsDetSpec | None = None)
     return root
 
 
+def _write_missing_subsets(root: str) -> None:
+    """The subsets' json files, for a dataset built before a subset was added."""
+    for name, (split, num) in SUBSETS.items():
+        if not os.path.exists(os.path.join(root, f"{name}.json")):
+            write_subset(root, split, name, num)
+
+
 def register_digits_det(root: str | None = None, spec: DigitsDetSpec | None = None) -> list[str]:
-    """Register ``digits_det_train`` and ``digits_det_val``; files are built on first use.
+    """Register ``digits_det_train``, ``digits_det_val`` and the subsets of :data:`SUBSETS`
+    (``digits_det_val_mini``: the first 100 val images); files are built on first use.
 
     Calling it again with the same arguments, or with none, is a no-op; with a different root or
     spec it raises, because detectron2's catalogs hold one definition per name.
@@ -88,15 +102,16 @@ def register_digits_det(root: str | None = None, spec: DigitsDetSpec | None = No
     from detectron2.data import DatasetCatalog, MetadataCatalog
     from detectron2.data.datasets import load_coco_json
 
-    if root is None and spec is None and all(f"digits_det_{s}" in DatasetCatalog for s in SPLITS):
-        return [f"digits_det_{s}" for s in SPLITS]
+    parts = {s: s for s in SPLITS} | {name: split for name, (split, _) in SUBSETS.items()}
+    if root is None and spec is None and all(f"digits_det_{p}" in DatasetCatalog for p in parts):
+        return [f"digits_det_{p}" for p in parts]
     root = os.path.abspath(root or default_root())
     spec = spec or DigitsDetSpec()
     names = []
-    for split in SPLITS:
-        name = f"digits_det_{split}"
+    for part, split in parts.items():
+        name = f"digits_det_{part}"
         names.append(name)
-        json_file = os.path.join(root, f"{split}.json")
+        json_file = os.path.join(root, f"{part}.json")
         if name in DatasetCatalog.list():
             old = MetadataCatalog.get(name).get("json_file")
             if old != json_file or MetadataCatalog.get(name).get("spec") != _stamp(spec):
