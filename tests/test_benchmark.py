@@ -44,7 +44,7 @@ def test_teacher_phase_runs_backbone_only(teacher_ckpt, digits_batch):
     assert counts == {"t_backbone": 1, "t_head": 0, "s_backbone": 0}
 
 
-def test_teacher_phase_of_kd_detr_is_one_encode_and_a_decode_per_point_set(
+def test_teacher_phase_of_kd_detr_is_one_encode_and_one_decode_for_both_point_sets(
     teacher_ckpt, digits_batch
 ):
     cfg = load_cfg(
@@ -63,7 +63,7 @@ def test_teacher_phase_of_kd_detr_is_one_encode_and_a_decode_per_point_set(
         }
     )
     model.teacher_forward(digits_batch)
-    assert counts == {"t_encoder": 1, "t_decoder": 2, "s_encoder": 0, "s_decoder": 0}
+    assert counts == {"t_encoder": 1, "t_decoder": 1, "s_encoder": 0, "s_decoder": 0}
 
 
 def test_plain_student_has_the_distilled_students_weights(teacher_ckpt):

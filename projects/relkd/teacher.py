@@ -255,6 +255,16 @@ class Teacher:
             logits, boxes = self.frozen_model().decode(encoded, anchors)
         return _full(logits), _full(boxes)
 
+    @torch.no_grad()
+    def detr_decode_sets(
+        self, encoded, anchor_sets: list[torch.Tensor]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`detr_decode` of each anchor set, in one decoder pass (``DABDETR.decode_sets``),
+        fp32."""
+        with self.precision():
+            outs = self.frozen_model().decode_sets(encoded, anchor_sets)
+        return [(_full(logits), _full(boxes)) for logits, boxes in outs]
+
     def detr_anchors(self) -> torch.Tensor:
         """The teacher DETR's learned anchors, ``(Q, 4)``, detached."""
         return self.model.refpoint_embed.weight.detach()

@@ -73,13 +73,31 @@ def test_points_are_shared_within_a_step_and_fresh_across_steps():
     with EventStorage(0):
         model(tiny_inputs())
         model(tiny_inputs())
-    # per step: specific (teacher, student) then general (teacher, student)
-    assert [c[0] for c in calls] == ["teacher", "student"] * 4
-    spec, gen1, gen2 = calls[0][1], calls[2][1], calls[6][1]
+    # per step (one pass per set, as the recording offers no batched pass): the teacher on
+    # specific and general points, then the student on the same two sets
+    assert [c[0] for c in calls] == ["teacher", "teacher", "student", "student"] * 2
+    spec, gen1, gen2 = calls[0][1], calls[1][1], calls[5][1]
     assert torch.equal(spec, teacher.refpoint_embed.weight) and spec.shape == (12, 4)
-    assert torch.equal(calls[1][1], spec)
+    assert torch.equal(calls[2][1], spec)
     assert gen1.shape == (7, 4) and torch.equal(calls[3][1], gen1)
     assert torch.equal(calls[7][1], gen2) and not torch.equal(gen1, gen2)
+
+
+def test_one_pass_for_all_point_sets_gives_the_separate_passes_losses():
+    teacher = tiny_detr(seed=0)
+    with torch.no_grad():  # non-trivial boxes, as above
+        teacher.bbox_embed.layers[-1].weight.normal_(0, 0.5)
+    losses = {}
+    for one_pass in (True, False):
+        model = distilled(
+            teacher, one_pass=one_pass, generator=torch.Generator().manual_seed(3)
+        ).train()
+        with EventStorage(0):
+            out = model(tiny_inputs())
+        losses[one_pass] = torch.stack([out[k] for k in sorted(KD_KEYS)])
+    # the same values up to float rounding: in one pass the sets sit side by side in every
+    # operation, and self-attention masks each set from the other
+    assert torch.allclose(losses[True], losses[False], rtol=1e-4, atol=1e-6), losses
 
 
 def test_generator_makes_points_reproducible_and_inits_have_their_law():

@@ -158,6 +158,23 @@ def test_decode_with_shared_or_batched_anchors_agrees():
     assert not _decode_agrees([x[:, 1] for x in first_only], [x[:, 1] for x in shared[1]])
 
 
+def test_decode_sets_equals_a_decode_per_set_and_needs_its_mask():
+    model = tiny_detr().eval()
+    images = model.preprocess_image(tiny_inputs())
+    g = torch.Generator().manual_seed(0)
+    sets = [torch.randn(5, 4, generator=g), torch.randn(2, 7, 4, generator=g)]
+    with torch.no_grad():
+        enc = model.encode(images.tensor, images.image_sizes)
+        together = model.decode_sets(enc, sets)
+        apart = [model.decode(enc, a) for a in sets]
+        # the same queries in one pass without the mask: the sets attend to each other
+        mixed = model.decode(enc, torch.cat([sets[0][None].expand(2, -1, -1), sets[1]], dim=1))
+    assert [x[0].shape for x in together] == [(3, 2, 5, 10), (3, 2, 7, 10)]
+    for got, want in zip(together, apart):
+        assert _decode_agrees(got, want)
+    assert not _decode_agrees([x[:, :, :5] for x in mixed], apart[0])
+
+
 def test_inference_is_in_input_image_coordinates():
     model = tiny_detr().eval()
     inputs = tiny_inputs()

@@ -79,6 +79,7 @@ def names_list(owner: str, what: str, value) -> list[str] | None:
 
 
 Decode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+DecodeSets = Callable[[list[torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]
 
 
 @dataclass
@@ -91,11 +92,27 @@ class DetrPoints:
             the student decoder on its own encoder output (with gradients).
         teacher: the same for the teacher (no gradients).
         teacher_anchors: ``(N_t, 4)`` the teacher's learned anchors, unsigmoided, detached.
+        student_sets, teacher_sets: ``[anchors_i] -> [(logits_i, boxes_i)]``, several anchor
+            sets in one decoder pass that keeps them apart (None: not offered); see
+            :meth:`decode`.
     """
 
     student: Decode
     teacher: Decode
     teacher_anchors: torch.Tensor
+    student_sets: DecodeSets | None = None
+    teacher_sets: DecodeSets | None = None
+
+    def decode(
+        self, side: str, anchor_sets: list[torch.Tensor], together: bool = True
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``side``'s (``"student"`` or ``"teacher"``) outputs for each anchor set: in one pass
+        when ``together`` and the model offers it, else one pass per set."""
+        batched = getattr(self, f"{side}_sets")
+        if together and batched is not None and len(anchor_sets) > 1:
+            return batched(anchor_sets)
+        single = getattr(self, side)
+        return [single(anchors) for anchors in anchor_sets]
 
 
 @dataclass(frozen=True)

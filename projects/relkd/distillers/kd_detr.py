@@ -41,6 +41,9 @@ class KDDETR(Distiller):
             ``"layerwise"`` (student layer l vs teacher layer l; needs equal depths).
         point_sets: which sets to use, a subset of ``("specific", "general")``.
         generator: ``torch.Generator`` for the general points (deterministic tests).
+        one_pass: decode the point sets in one decoder pass per model, kept apart in
+            self-attention (``DABDETR.decode_sets``), instead of one pass per set; the same
+            values up to float rounding, fewer and larger operations.
         loss_weight, warmup_iters: see :class:`Distiller`.
         name: loss-key prefix (two KDDETR distillers in one model need different names).
 
@@ -59,6 +62,7 @@ class KDDETR(Distiller):
         layer_pairing: str = "last",
         point_sets: tuple[str, ...] = POINT_SETS,
         generator: torch.Generator | None = None,
+        one_pass: bool = True,
         loss_weight: float = 1.0,
         warmup_iters: int = 0,
         name: str = "kd_detr",
@@ -85,6 +89,7 @@ class KDDETR(Distiller):
         self.layer_pairing = layer_pairing
         self.point_sets = tuple(p for p in POINT_SETS if p in point_sets)
         self.generator = generator
+        self.one_pass = bool(one_pass)
 
     def terms(self) -> list[str]:
         return [f"{p}_{t}" for p in self.point_sets for t in ("cls", "l1", "giou")]
@@ -140,9 +145,10 @@ class KDDETR(Distiller):
                 "(relkd.meta_arch.DistillDABDETR)"
             )
         out = {}
-        for name, anchors in self.point_anchors(points):
-            t_logits, t_boxes = points.teacher(anchors)
-            s_logits, s_boxes = points.student(anchors)
+        names, anchors = zip(*self.point_anchors(points))
+        teacher = points.decode("teacher", list(anchors), self.one_pass)
+        student = points.decode("student", list(anchors), self.one_pass)
+        for name, (t_logits, t_boxes), (s_logits, s_boxes) in zip(names, teacher, student):
             terms = self._pair(s_logits, s_boxes, t_logits.detach(), t_boxes.detach())
             self.log(f"{name}/fg_weight", foreground_weight(t_logits[-1]).mean())
             out.update(

@@ -43,16 +43,25 @@ class DistillDABDETR(DistillMixin, DABDETR):
         """Decoder access for KD-DETR; the teacher's passes are timed by ``cache["watch"]``."""
         watch = cache.setdefault("watch", Stopwatch(self.pixel_mean.device))
 
+        def teacher_encoded():
+            if "enc" not in cache:  # the teacher encodes the batch once, at first use
+                cache["enc"] = self.teacher.detr_encode(images.tensor, images.image_sizes)
+            return cache["enc"]
+
         def teacher_decode(anchors: torch.Tensor):
             with watch:
-                if "enc" not in cache:  # the teacher encodes the batch once, at first use
-                    cache["enc"] = self.teacher.detr_encode(images.tensor, images.image_sizes)
-                return self.teacher.detr_decode(cache["enc"], anchors)
+                return self.teacher.detr_decode(teacher_encoded(), anchors)
+
+        def teacher_decode_sets(anchor_sets: list[torch.Tensor]):
+            with watch:
+                return self.teacher.detr_decode_sets(teacher_encoded(), anchor_sets)
 
         return DetrPoints(
             student=lambda anchors: self.decode(enc, anchors),
             teacher=teacher_decode,
             teacher_anchors=self.teacher.detr_anchors(),
+            student_sets=lambda anchor_sets: self.decode_sets(enc, anchor_sets),
+            teacher_sets=teacher_decode_sets,
         )
 
     @torch.no_grad()
@@ -62,8 +71,8 @@ class DistillDABDETR(DistillMixin, DABDETR):
         points = self._points(images, None, {})
         for d in self.distillers:
             if d.requirements().detr_points:
-                for _, anchors in d.point_anchors(points):
-                    points.teacher(anchors)
+                anchors = [a for _, a in d.point_anchors(points)]
+                points.decode("teacher", anchors, getattr(d, "one_pass", False))
 
     def forward_training(self, images, enc, outputs, gt_instances):
         losses = super().forward_training(images, enc, outputs, gt_instances)

@@ -191,6 +191,35 @@ class DABDETR(nn.Module):
         )
         return self.class_embed(states), boxes
 
+    def decode_sets(
+        self, enc: EncoderOutput, anchor_sets: list[torch.Tensor]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`decode` of each anchor set, in one decoder pass: the sets are concatenated
+        along the queries and kept apart in self-attention, so each set's output is the one
+        its own pass gives (up to float rounding), with fewer, larger operations.
+
+        Args:
+            enc: the encoder output.
+            anchor_sets: each ``(N_i, 4)`` or ``(B, N_i, 4)`` unsigmoided cxcywh.
+
+        Returns:
+            per set, ``logits (L, B, N_i, K)`` and ``boxes (L, B, N_i, 4)``.
+        """
+        b = enc.memory.shape[0]
+        sets = [a[None].expand(b, -1, -1) if a.dim() == 2 else a for a in anchor_sets]
+        sizes = [a.shape[1] for a in sets]
+        states, boxes = self.decoder(
+            enc.memory,
+            enc.pos,
+            enc.pad_mask,
+            torch.cat(sets, dim=1),
+            self.bbox_embed,
+            enc.cache,
+            group_sizes=sizes,
+        )
+        logits = self.class_embed(states)
+        return list(zip(logits.split(sizes, dim=2), boxes.split(sizes, dim=2)))
+
     # --- detectron2 interface ------------------------------------------------------------------
     def preprocess_image(self, batched_inputs: list[dict]) -> ImageList:
         images = [

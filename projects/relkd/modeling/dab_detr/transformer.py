@@ -10,6 +10,8 @@ passes (KD-DETR's distillation points) reuse one encoder output.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,13 +44,19 @@ def _activation(name: str) -> nn.Module:
 
 
 def attend(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, nhead: int, pad_mask: torch.Tensor | None
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    nhead: int,
+    pad_mask: torch.Tensor | None,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Multi-head scaled dot-product attention on projected inputs.
 
     Args:
         q: ``(B, L, nhead * e)``; k: ``(B, S, nhead * e)``; v: ``(B, S, nhead * ev)``.
         pad_mask: ``(B, S)`` bool, True where a key is padding; or None.
+        allowed: ``(L, S)`` bool, True where a query may attend to a key; or None (all).
 
     Returns:
         ``(B, L, nhead * ev)``.
@@ -58,6 +66,8 @@ def attend(
     k = k.reshape(b, n_k, nhead, -1).transpose(1, 2)
     v = v.reshape(b, n_k, nhead, -1).transpose(1, 2)
     keep = None if pad_mask is None else ~pad_mask[:, None, None, :]
+    if allowed is not None:
+        keep = allowed if keep is None else keep & allowed
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
     return out.transpose(1, 2).reshape(b, n_q, -1)
 
@@ -130,12 +140,14 @@ class DecoderLayer(nn.Module):
             k = k + k_pos
         return self._heads(k, k_pos), self.ca_v(memory)
 
-    def forward(self, tgt, memory_side: tuple, pad_mask, query_pos, query_sine):
+    def forward(self, tgt, memory_side: tuple, pad_mask, query_pos, query_sine, groups=None):
         """Shapes: ``tgt``, ``query_pos``, ``query_sine`` ``(B, N, d)``; ``memory_side`` from
-        :meth:`memory_side`; ``pad_mask`` ``(B, S)``. Returns ``(B, N, d)``."""
+        :meth:`memory_side`; ``pad_mask`` ``(B, S)``; ``groups``: ``(N, N)`` bool, the query
+        pairs that may attend to each other in self-attention (None: all). Returns
+        ``(B, N, d)``."""
         q = self.sa_qc(tgt) + self.sa_qp(query_pos)
         k = self.sa_kc(tgt) + self.sa_kp(query_pos)
-        att = attend(q, k, self.sa_v(tgt), self.nhead, None)
+        att = attend(q, k, self.sa_v(tgt), self.nhead, None, groups)
         tgt = self.norm1(tgt + self.drop(self.sa_out(att)))
 
         q = self.ca_qc(tgt)
@@ -207,6 +219,7 @@ class AnchorDecoder(nn.Module):
         anchors: torch.Tensor,
         bbox_embed: nn.Module,
         cache: dict | None = None,
+        group_sizes: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode ``N`` anchors.
 
@@ -217,6 +230,9 @@ class AnchorDecoder(nn.Module):
             bbox_embed: the detector's box head (``d -> 4`` offsets in logit space).
             cache: a dict owned by one encoder output; the layers' memory-side projections are
                 computed on the first pass and reused by later passes (KD-DETR's point passes).
+            group_sizes: split the ``N`` queries into consecutive groups of these sizes that
+                do not see each other in self-attention: one pass decodes several anchor sets
+                as separate passes would (the only place queries interact). None: one group.
 
         Returns:
             ``hs`` ``(L, B, N, d)`` normalised decoder states and ``boxes`` ``(L, B, N, 4)``
@@ -236,6 +252,7 @@ class AnchorDecoder(nn.Module):
             sides = [layer.memory_side(memory, memory_pos) for layer in self.layers]
             if cache is not None:
                 cache["memory_side"] = sides
+        groups = None if group_sizes is None else block_diagonal(group_sizes, memory.device)
         tgt = memory.new_zeros(anchors.shape[0], anchors.shape[1], d)
         ref = anchors.sigmoid()
         prev = ref  # the reference the reported box of this layer refines, not detached
@@ -255,7 +272,7 @@ class AnchorDecoder(nn.Module):
                     ),
                     dim=-1,
                 )
-            tgt = layer(tgt, sides[i], pad_mask, query_pos, sine_xy)
+            tgt = layer(tgt, sides[i], pad_mask, query_pos, sine_xy, groups)
             out = self.norm(tgt)
             states.append(out)
             boxes.append((bbox_embed(out) + inverse_sigmoid(prev)).sigmoid())
@@ -263,6 +280,13 @@ class AnchorDecoder(nn.Module):
                 prev = (bbox_embed(tgt) + inverse_sigmoid(ref)).sigmoid()
                 ref = prev.detach()
         return torch.stack(states), torch.stack(boxes)
+
+
+def block_diagonal(sizes: Sequence[int], device=None) -> torch.Tensor:
+    """``(N, N)`` bool, True within each of the consecutive blocks of ``sizes`` (N = their
+    sum)."""
+    ids = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(list(sizes)))
+    return (ids[:, None] == ids[None, :]).to(device)
 
 
 def xavier_init(module: nn.Module) -> None:
