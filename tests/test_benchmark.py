@@ -44,13 +44,15 @@ def test_teacher_phase_runs_backbone_only(teacher_ckpt, digits_batch):
     assert counts == {"t_backbone": 1, "t_head": 0, "s_backbone": 0}
 
 
-def test_teacher_phase_of_kd_detr_is_one_encode_and_one_decode_for_both_point_sets(
-    teacher_ckpt, digits_batch
+@pytest.mark.parametrize("one_pass, decodes", [(False, 2), (True, 1)])
+def test_teacher_phase_of_kd_detr_is_one_encode_and_a_decode_per_pass(
+    one_pass, decodes, teacher_ckpt, digits_batch
 ):
     cfg = load_cfg(
         "digits/dab_detr_R18_kd_detr.py",
         f"model.teacher.weights={teacher_ckpt['dab_detr']}",
         "model.distillers.0.num_general_points=6",
+        f"model.distillers.0.one_pass={one_pass}",
     )
     model = instantiate(cfg.model).train()
     t = model.teacher.model
@@ -63,7 +65,7 @@ def test_teacher_phase_of_kd_detr_is_one_encode_and_one_decode_for_both_point_se
         }
     )
     model.teacher_forward(digits_batch)
-    assert counts == {"t_encoder": 1, "t_decoder": 1, "s_encoder": 0, "s_decoder": 0}
+    assert counts == {"t_encoder": 1, "t_decoder": decodes, "s_encoder": 0, "s_decoder": 0}
 
 
 def test_plain_student_has_the_distilled_students_weights(teacher_ckpt):

@@ -42,8 +42,10 @@ class KDDETR(Distiller):
         point_sets: which sets to use, a subset of ``("specific", "general")``.
         generator: ``torch.Generator`` for the general points (deterministic tests).
         one_pass: decode the point sets in one decoder pass per model, kept apart in
-            self-attention (``DABDETR.decode_sets``), instead of one pass per set; the same
-            values up to float rounding, fewer and larger operations.
+            self-attention (``DABDETR.decode_sets``), instead of one pass per set: the same
+            values up to float rounding, fewer and larger operations. Off by default: on the
+            2-core CPU the step time did not change beyond noise (BENCHMARKS.md); a GPU,
+            where fewer kernel launches count more, has not measured it yet.
         loss_weight, warmup_iters: see :class:`Distiller`.
         name: loss-key prefix (two KDDETR distillers in one model need different names).
 
@@ -62,7 +64,7 @@ class KDDETR(Distiller):
         layer_pairing: str = "last",
         point_sets: tuple[str, ...] = POINT_SETS,
         generator: torch.Generator | None = None,
-        one_pass: bool = True,
+        one_pass: bool = False,
         loss_weight: float = 1.0,
         warmup_iters: int = 0,
         name: str = "kd_detr",
