@@ -35,11 +35,13 @@ import statistics
 import sys
 import time
 
+from toolkit.memory import peak_mib, reset_peak
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
 
 PHASES = ("student", "teacher", "distill", "teacher_full")
-TEACHER_FP32 = "teacher_fp32"  # timed as well with --teacher-dtype other than fp32
+TEACHER_FP32 = "teacher_fp32"  # timed as well with --teacher-dtype bf16 or fp16
 
 
 def parse_args(argv=None):
@@ -64,45 +66,6 @@ def parse_args(argv=None):
     )
     p.add_argument("--opts", nargs="*", default=[], help="config overrides key=value")
     return p.parse_args(argv)
-
-
-# --- memory ---------------------------------------------------------------------------------
-def reset_peak(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:  # glibc keeps freed heap pages resident; hand them back so that RSS is current
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    try:  # Linux: writing 5 resets the VmHWM of the process to its current RSS
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def peak_mib(device) -> float:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- data -----------------------------------------------------------------------------------
