@@ -85,16 +85,17 @@ def test_to_host_reads_once_and_keeps_order():
     assert dict(counts) == {"utils/events.py:to_host": 1}
 
 
-def test_a_cpu_stopwatch_sums_its_spans():
-    import time
+def test_a_cpu_stopwatch_sums_its_spans(monkeypatch):
+    from relkd.utils import events
 
-    from relkd.utils.events import Stopwatch
-
-    watch = Stopwatch("cpu")
+    # a clock that reads 0, 0.02, then 0.5, 0.53 (seconds): two spans of 20 and 30 ms with
+    # 480 ms between them that no span covers
+    ticks = iter([0.0, 0.02, 0.5, 0.53])
+    monkeypatch.setattr(events.time, "perf_counter", lambda: next(ticks))
+    watch = events.Stopwatch("cpu")
     for _ in range(2):
         with watch:
-            time.sleep(0.02)
-    time.sleep(0.05)  # outside every span: not counted
-    assert 40 <= watch.ms() < 90
+            pass
+    assert watch.ms() == pytest.approx(50.0)
     with pytest.raises(RuntimeError, match="without start"):
-        Stopwatch("cpu").stop()
+        events.Stopwatch("cpu").stop()
