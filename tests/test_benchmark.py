@@ -187,3 +187,24 @@ def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_bat
     phases.run("teacher", digits_batch)
     phases.run(bench.TEACHER_FP32, digits_batch)
     assert seen == ["bf16", "fp32"] and model.teacher.dtype == "bf16"
+
+
+def test_the_auto_window_phase_measures_in_every_step(teacher_ckpt, digits_batch):
+    """``--auto-window``'s model has the same weights and auto distillers whose window never
+    ends: each of its steps adds to the window's sums, and the weight stays unset."""
+    cfg = load_cfg(
+        "digits/retinanet_R18_fgfi.py",
+        f"model.teacher.weights={teacher_ckpt['retinanet']}",
+        NO_PREFLIGHT,
+    )
+    args = bench.parse_args(["configs/digits/retinanet_R18_fgfi.py", "--auto-window"])
+    model, plain = bench.build(cfg, args, torch.device("cpu"))
+    auto = bench.in_auto_window(cfg, model, torch.device("cpu"))
+    own = auto.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in model.state_dict().items())
+    phases = bench.Phases(cfg, model, plain, torch.device("cpu"), amp=False, auto_model=auto)
+    for _ in range(3):
+        phases.run(bench.AUTO, digits_batch)
+    (d,) = auto.distillers
+    assert d.auto.seen.item() == 3 and d.auto.measured.item() == 3 and not d.auto.is_set
+    assert model.distillers[0].auto is None  # the model of phase (c) keeps its numeric weight

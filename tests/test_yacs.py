@@ -116,6 +116,25 @@ def test_relkd_node_survives_a_yaml_round_trip(teacher_files, tmp_path):
     assert fresh.MODEL.META_ARCHITECTURE == "DistillRetinaNet"
 
 
+def test_an_auto_weight_is_written_in_a_yaml(teacher_files, tmp_path):
+    cfg = student_cfg(teacher_files)
+    del cfg.RELKD.DISTILLER_ARGS["FGFI"]
+    path = tmp_path / "student.yaml"
+    text = cfg.dump().replace(
+        "DISTILLER_ARGS: {}",
+        "DISTILLER_ARGS:\n    FGFI:\n      FEATURES: [p3, p4]\n      LOSS_WEIGHT: auto\n"
+        "      TARGET_RATIO: 0.25\n      AUTO_WINDOW: 5",
+    )
+    assert "LOSS_WEIGHT: auto" in text
+    path.write_text(text)
+    fresh = get_cfg()
+    add_relkd_config(fresh)
+    fresh.merge_from_file(str(path))
+    (fgfi,) = build_model(fresh).distillers
+    assert fgfi.loss_weight == "auto"
+    assert (fgfi.auto.target_ratio, fgfi.auto.window, fgfi.auto.per_term) == (0.25, 5, False)
+
+
 @pytest.mark.parametrize(
     "edit, error, words",
     [

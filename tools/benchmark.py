@@ -14,6 +14,9 @@ teacher's full inference forward (heads and post-processing, what a naive teache
 run), against (b), relkd's fast path. Peak memory is measured in a separate pass per phase:
 process peak RSS on CPU (reset through ``/proc/self/clear_refs``), ``max_memory_allocated`` on
 CUDA. ``--profile N`` writes a ``torch.profiler`` table of N distillation steps.
+``--auto-window`` also times (w), a distillation step inside the calibration window of
+``loss_weight="auto"`` (every distiller's weight set to ``"auto"``; the window's extra backward
+passes in every step), and reports ``w / c``, the window's cost per step.
 
 ``--synthetic H W`` replaces the config's data with random images of that size and 5 random
 boxes each; ``--random-teacher`` builds the teacher from its config without loading its
@@ -42,6 +45,7 @@ sys.path.insert(0, os.path.join(REPO, "projects"))
 
 PHASES = ("student", "teacher", "distill", "teacher_full")
 TEACHER_FP32 = "teacher_fp32"  # timed as well with --teacher-dtype bf16 or fp16
+AUTO = "auto_window"  # timed as well with --auto-window
 
 
 def parse_args(argv=None):
@@ -63,6 +67,11 @@ def parse_args(argv=None):
     p.add_argument("--output", default=os.path.join(REPO, "output", "benchmark"))
     p.add_argument(
         "--profile", type=int, default=0, help="also profile N distillation steps (torch.profiler)"
+    )
+    p.add_argument(
+        "--auto-window",
+        action="store_true",
+        help="also time a step of loss_weight='auto''s calibration window (w) and report w / c",
     )
     p.add_argument("--opts", nargs="*", default=[], help="config overrides key=value")
     return p.parse_args(argv)
@@ -132,6 +141,21 @@ def build(cfg, args, device):
     return model, plain
 
 
+def in_auto_window(cfg, model, device):
+    """A copy of ``model`` whose distillers have ``loss_weight="auto"`` and a window that never
+    ends: each of its training steps measures the gradient norms, as a window step does."""
+    import copy
+
+    from detectron2.config import instantiate
+
+    auto_cfg = copy.deepcopy(cfg.model)
+    for node in auto_cfg.distillers:
+        node.loss_weight, node.auto_window = "auto", 10**9
+    auto = instantiate(auto_cfg).to(device).train()
+    auto.load_state_dict(model.state_dict(), strict=False)  # the auto buffers stay fresh
+    return auto
+
+
 def calibrate_frozen_norms(model, batch) -> int:
     """Set every ``FrozenBatchNorm2d`` of ``model``'s backbone to its input's batch statistics.
 
@@ -180,12 +204,15 @@ def num_classes(model) -> int:
 class Phases:
     """The four callables timed, each one complete step on one batch."""
 
-    def __init__(self, cfg, model, plain, device, amp: bool):
+    def __init__(self, cfg, model, plain, device, amp: bool, auto_model=None):
         import torch
         from detectron2.utils.events import EventStorage
 
         self.model, self.plain, self.device = model, plain, device
         self.opt = {"student": optimizer_for(cfg, plain), "distill": optimizer_for(cfg, model)}
+        self.auto_model = auto_model
+        if auto_model is not None:
+            self.opt[AUTO] = optimizer_for(cfg, auto_model)
         self.amp_dtype = (
             (torch.float16 if device.type == "cuda" else torch.bfloat16) if amp else None
         )
@@ -223,6 +250,8 @@ class Phases:
                 self._train_step(phase, self.plain, batch)
             elif phase == "distill":
                 self._train_step(phase, self.model, batch)
+            elif phase == AUTO:
+                self._train_step(phase, self.auto_model, batch)
             elif phase == "teacher":
                 with self._autocast():
                     self.model.teacher_forward(batch)
@@ -288,9 +317,10 @@ def bench_config(path: str, args) -> dict:
     if calibrate_frozen_norms(model, batches[0]):
         plain.load_state_dict(student_state(model.state_dict()))
     calibrate_frozen_norms(model.teacher.model, batches[0])
-    phases = Phases(cfg, model, plain, device, args.amp)
+    auto_model = in_auto_window(cfg, model, device) if args.auto_window else None
+    phases = Phases(cfg, model, plain, device, args.amp, auto_model)
     half = args.teacher_dtype in ("bf16", "fp16")
-    timed = PHASES + ((TEACHER_FP32,) if half else ())
+    timed = PHASES + ((TEACHER_FP32,) if half else ()) + ((AUTO,) if args.auto_window else ())
     times = {p: [] for p in timed}
     for i in range(n):
         batch = batches[i % len(batches)]
@@ -318,6 +348,8 @@ def bench_config(path: str, args) -> dict:
         "peak_mib": memory,
         "rounds": args.iters,
     }
+    if AUTO in med:
+        row["auto_window_cost"] = med[AUTO] / med["distill"]
     if TEACHER_FP32 in med:
         row["overhead_vs_fp32_teacher"] = med["distill"] / (med["student"] + med[TEACHER_FP32])
     return row
@@ -334,11 +366,13 @@ def device_name(device: str) -> str:
 
 def table(rows: list[dict]) -> str:
     half = any(TEACHER_FP32 in r["median_s"] for r in rows)
+    auto = any(AUTO in r["median_s"] for r in rows)
     extra = " (b32) teacher fp32 s | c/(a+b32) |" if half else ""
+    extra += " (w) auto window s | w/c |" if auto else ""
     head = (
         "| config | distillers | (a) student s | (b) teacher s | (c) distill s | overhead c/(a+b) "
         f"| (b0) teacher full s | peak MiB a / b / c |{extra}\n"
-        "|---|---|---:|---:|---:|---:|---:|---|" + ("---:|---:|" if half else "") + "\n"
+        "|---|---|---:|---:|---:|---:|---:|---|" + "---:|---:|" * (half + auto) + "\n"
     )
     lines = []
     for r in rows:
@@ -351,6 +385,8 @@ def table(rows: list[dict]) -> str:
         )
         if half:
             line += f" {m[TEACHER_FP32]:.3f} | **{r['overhead_vs_fp32_teacher']:.3f}** |"
+        if AUTO in m:
+            line += f" {m[AUTO]:.3f} | **{r['auto_window_cost']:.3f}** |"
         lines.append(line)
     return head + "\n".join(lines)
 

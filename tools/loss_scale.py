@@ -56,32 +56,33 @@ def main(argv=None) -> list[dict]:
             det = sum(v for k, v in losses.items() if not k.startswith(prefixes))
             rows.append({"detection": det, "distill": sum(losses.values()) - det, **losses})
             if args.grads:
-                rows[-1].update(gradient_norms(model, terms))
+                rows[-1].update(gradient_norms(model, terms, prefixes))
             print("  ".join(f"{k} {v:.4g}" for k, v in rows[-1].items()), flush=True)
     return rows
 
 
-def gradient_norms(model, terms: dict) -> dict[str, float]:
+def gradient_norms(model, terms: dict, prefixes: tuple = ()) -> dict[str, float]:
     """``grad_<term>``: the norm of one loss term's gradient on the student's parameters;
-    ``grad_all``: the summed loss's gradient norm over every trained parameter."""
-    import torch
+    ``grad_detection`` / ``grad_distill``: that of the summed detection terms / of the summed
+    distillation terms on the student and the distillers' modules, and ``grad_ratio`` the second
+    over the first (what ``loss_weight="auto"`` sets to its
+    ``target_ratio``, measured the same way: ``relkd.utils.grads``); ``grad_all``: the summed
+    loss's gradient norm over every trained parameter. ``prefixes``: distillation key prefixes.
+    """
+    from relkd.utils.grads import grad_norm, student_parameters
 
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    student = [p for n, p in named if not n.startswith("distillers.")]
-    norms = {}
-    for key, term in terms.items():
-        grads = torch.autograd.grad(term, student, retain_graph=True, allow_unused=True)
-        norms[f"grad_{key}"] = norm_of(grads)
-    grads = torch.autograd.grad(sum(terms.values()), [p for _, p in named], allow_unused=True)
-    norms["grad_all"] = norm_of(grads)
+    student = student_parameters(model)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    norms = {f"grad_{key}": grad_norm(term, student).item() for key, term in terms.items()}
+    distill = [v for k, v in terms.items() if k.startswith(prefixes)] if prefixes else []
+    if distill:
+        det = grad_norm(sum(v for k, v in terms.items() if not k.startswith(prefixes)), student)
+        norms["grad_detection"] = det.item()
+        # on the student and the distillers' own modules, as loss_weight="auto" measures it
+        norms["grad_distill"] = grad_norm(sum(distill), trained).item()
+        norms["grad_ratio"] = norms["grad_distill"] / max(norms["grad_detection"], 1e-12)
+    norms["grad_all"] = grad_norm(sum(terms.values()), trained).item()
     return norms
-
-
-def norm_of(grads) -> float:
-    import torch
-
-    found = [g.detach().flatten() for g in grads if g is not None]
-    return torch.cat(found).norm().item() if found else 0.0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ from relkd.distillers import DRKD, FGFI, HGD, FeatureMSE, Requirements
         ({"loss_weight": float("inf")}, "FeatureMSE: loss_weight must be a finite number, got inf"),
         ({"loss_weight": float("nan")}, "FeatureMSE: loss_weight must be a finite number, got nan"),
         # a string from `model.distillers.0.loss_weight=abc` used to raise a bare TypeError
-        ({"loss_weight": "abc"}, "FeatureMSE: loss_weight must be a number, got 'abc' \\(str\\)"),
+        ({"loss_weight": "abc"}, "FeatureMSE: loss_weight must be a number or 'auto', got 'abc'"),
+        ({"target_ratio": 0.0}, "FeatureMSE: target_ratio must be > 0, got 0.0"),
+        ({"auto_window": 0}, "FeatureMSE: auto_window must be >= 1, got 0"),
+        ({"per_term": "yes"}, "FeatureMSE: per_term must be True or False, got 'yes'"),
         ({"loss_weight": True}, "FeatureMSE: loss_weight must be a number, got True \\(bool\\)"),
         ({"loss_weight": -1.0}, "FeatureMSE: loss_weight must be >= 0, got -1.0"),
         ({"warmup_iters": "10"}, "FeatureMSE: warmup_iters must be a whole number, got '10'"),

@@ -22,6 +22,8 @@ CONFIG = os.path.join(REPO, "configs", FGFI)
         ("train.max_iters=1", "'train' has no key 'max_iters'; did you mean 'max_iter'?"),
         ("train.max_iter=abc", r"train.max_iter='abc': train.max_iter is a number \(1000 in"),
         ("optimizer.lr=1e-3x", r"optimizer.lr='1e-3x': optimizer.lr is a number \(0.001 in"),
+        ("model.distillers.0.loss_weight=aut", "loss_weight='aut': model.distillers.0.loss_w"),
+        ("model.distillers.0.target_ration=1", "did you mean 'target_ratio'"),
         ("model.distillers.0.warmup_iter=3", "did you mean 'warmup_iters'"),
         ("model.distillers.1.loss_weight=2", "model.distillers is a list of 1, '1' is not an"),
         ("model.foo=1", "'model' has no key 'foo'"),  # RetinaNet's own arguments count too
@@ -39,6 +41,8 @@ def test_bad_overrides_are_refused(override, message):
     [
         "train.max_iter=5",
         "model.distillers.0.loss_weight=0.5",  # in the config node
+        "model.distillers.0.loss_weight=auto",  # a number or "auto"
+        "model.distillers.0.target_ratio=0.5",  # Distiller's, through FGFI's **weighting
         "model.distillers.0.psi=0.6",  # FGFI's argument, left at its default by the config
         "model.nonfinite=skip",  # the distilling meta-architecture's argument
         "model.test_score_thresh=0.1",  # RetinaNet's, reached through **kwargs

@@ -4,6 +4,7 @@ import logging
 from types import SimpleNamespace
 
 from relkd.distillers import FGFI, FeatureMSE
+from relkd.distillers.base import AUTO_TARGET_RATIO
 from relkd.engine.schedule_check import distiller_schedule
 
 
@@ -35,3 +36,12 @@ def test_a_warmup_over_half_the_run_warns_and_under_half_does_not(caplog):
 
 def test_a_plain_detector_has_no_lines():
     assert distiller_schedule(SimpleNamespace(), 10) == []
+
+
+def test_an_auto_weight_is_announced_with_its_window():
+    model = SimpleNamespace(distillers=[FeatureMSE(loss_weight="auto", warmup_iters=10)])
+    assert distiller_schedule(model, 100) == [
+        "Distiller feature_mse (FeatureMSE): loss_weight auto (target_ratio "
+        f"{AUTO_TARGET_RATIO:g}; measured in the 20 iterations after the warm-up, weight 0 "
+        "until then), active in iterations 10-99 (90 of 100)"
+    ]

@@ -2,80 +2,19 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
 
+from .auto_weight import AutoWeight
+from .checks import check_nonnegative, check_range, check_whole_number
 
-def check_choice(owner: str, what: str, value, allowed) -> None:
-    """Raise ``ValueError`` naming ``owner``'s argument ``what`` unless ``value`` is allowed."""
-    if value not in allowed:
-        raise ValueError(f"{owner}: {what} must be one of {allowed}, got {value!r}")
-
-
-def check_nonnegative(owner: str, **values: float) -> None:
-    """Raise ``ValueError`` naming the first of ``owner``'s arguments that is not a finite
-    number ``>= 0`` (a string from a command-line override, a bool, NaN and inf included)."""
-    for what, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ValueError(
-                f"{owner}: {what} must be a number, got {value!r} ({type(value).__name__})"
-            )
-        if not math.isfinite(value):
-            raise ValueError(f"{owner}: {what} must be a finite number, got {value}")
-        if value < 0:
-            raise ValueError(f"{owner}: {what} must be >= 0, got {value}")
-
-
-def check_range(
-    owner: str,
-    what: str,
-    value,
-    low: float,
-    high: float = math.inf,
-    *,
-    include_low: bool = True,
-    include_high: bool = True,
-) -> float:
-    """``value`` as a ``float``; ``ValueError`` naming ``owner``'s argument ``what`` unless it
-    is a number between ``low`` and ``high`` (each bound included or not)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise ValueError(f"{owner}: {what} must be a number, got {value!r}")
-    above = value >= low if include_low else value > low
-    below = value <= high if include_high else value < high
-    if not (above and below):
-        if high == math.inf:
-            bound = f"{'>=' if include_low else '>'} {low}"
-        else:
-            bound = f"in {'[(' [not include_low]}{low}, {high}{'])' [not include_high]}"
-        raise ValueError(f"{owner}: {what} must be {bound}, got {value}")
-    return float(value)
-
-
-def check_whole_number(name: str, value, minimum: int = 0) -> int:
-    """``value`` as an ``int``; ``ValueError`` naming the setting ``name`` unless it is a whole
-    number ``>= minimum`` (``2.0`` passes; ``2.5``, ``"3"`` and ``True`` do not)."""
-    whole = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not whole or not math.isfinite(value) or value != int(value):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def names_list(owner: str, what: str, value) -> list[str] | None:
-    """``value`` (a list of feature names, or ``None``) as a list; a bare string such as
-    ``student_features=p3`` from a command-line override is refused, not split into letters."""
-    if value is None:
-        return None
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-        hint = f"; write [{value!r}] for one name" if isinstance(value, str) else ""
-        raise ValueError(f"{owner}: {what} must be a list of feature names, got {value!r}{hint}")
-    return list(value)
+# loss_weight="auto": the default distillation / detection gradient-norm ratio (see
+# docs/distillers.md, "loss_weight='auto'", for the measurements that chose it) and window
+AUTO_TARGET_RATIO = 1.0
+AUTO_WINDOW = 20
 
 
 Decode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -182,18 +121,47 @@ class Distiller(nn.Module):
     :meth:`forward` applies ``loss_weight`` and the warm-up and prefixes keys.
 
     Args:
-        loss_weight: global multiplier of every term.
+        loss_weight: global multiplier of every term, or ``"auto"``: measured after the
+            warm-up so that the terms' gradient norm on the student is ``target_ratio`` times
+            the detection losses' (:mod:`relkd.distillers.auto_weight`), then frozen.
         warmup_iters: terms are multiplied by 0 (keys and graph kept) before this iteration.
+        target_ratio: with ``"auto"``, the distillation / detection gradient-norm ratio.
+        auto_window: with ``"auto"``, the iterations measured after the warm-up (the terms
+            are multiplied by 0 meanwhile; each of them costs extra backward passes).
+        per_term: with ``"auto"``, one weight per term (each term's gradient norm is
+            ``target_ratio / n_terms`` times the detection one) instead of one weight that
+            keeps the relative weights the distiller gives its terms.
     """
 
     name: str = "distiller"
 
-    def __init__(self, *, loss_weight: float = 1.0, warmup_iters: int = 0):
+    def __init__(
+        self,
+        *,
+        loss_weight: float | str = 1.0,
+        warmup_iters: int = 0,
+        target_ratio: float = AUTO_TARGET_RATIO,
+        auto_window: int = AUTO_WINDOW,
+        per_term: bool = False,
+    ):
         super().__init__()
-        check_nonnegative(type(self).__name__, loss_weight=loss_weight)
-        self.loss_weight = float(loss_weight)
-        name = f"{type(self).__name__}: warmup_iters"
-        self.warmup_iters = check_whole_number(name, warmup_iters)
+        owner = type(self).__name__
+        if loss_weight == "auto":
+            self.loss_weight: float | str = "auto"
+        elif isinstance(loss_weight, str):
+            raise ValueError(
+                f"{owner}: loss_weight must be a number or 'auto', got {loss_weight!r}"
+            )
+        else:
+            check_nonnegative(owner, loss_weight=loss_weight)
+            self.loss_weight = float(loss_weight)
+        self.warmup_iters = check_whole_number(f"{owner}: warmup_iters", warmup_iters)
+        self.target_ratio = check_range(owner, "target_ratio", target_ratio, 0, include_low=False)
+        self.auto_window = check_whole_number(f"{owner}: auto_window", auto_window, 1)
+        if not isinstance(per_term, bool):
+            raise ValueError(f"{owner}: per_term must be True or False, got {per_term!r}")
+        self.per_term = per_term
+        self.auto: AutoWeight | None = None  # built by setup() when loss_weight == "auto"
         self._logs: dict[str, torch.Tensor | float] = {}
 
     def required_features(self) -> Requirements:
@@ -227,11 +195,22 @@ class Distiller(nn.Module):
         for side, shapes in (("student", student_shapes), ("teacher", teacher_shapes)):
             missing = [n for n in getattr(req, side) if n not in shapes]
             if missing:
+                both = sorted(set(student_shapes) & set(teacher_shapes))
                 raise ValueError(
                     f"{type(self).__name__}: the {side} produces no feature(s) {missing}; "
-                    f"available: {sorted(shapes)}"
+                    f"available: {sorted(shapes)}. Features are paired by name; both models "
+                    f"produce {both}: name those in the distiller's feature arguments (a "
+                    "teacher of another detector family has other levels)"
                 )
         self.build(student_shapes, teacher_shapes)
+        if self.loss_weight == "auto":
+            self.auto = AutoWeight(
+                self.name,
+                self.terms(),
+                target_ratio=self.target_ratio,
+                window=self.auto_window,
+                per_term=self.per_term,
+            )
 
     def resolve(self, anchor_levels: list[str]) -> None:
         """Settle what depends on the student before anything is checked or built (e.g. levels
@@ -268,9 +247,17 @@ class Distiller(nn.Module):
         return logs
 
     def weight_at(self, iteration: int) -> float:
+        """The numeric weight at ``iteration`` (0 in the warm-up); see :attr:`auto` for
+        ``loss_weight="auto"``."""
+        if self.auto is not None:
+            raise ValueError(f"{self.name}: loss_weight='auto' has no fixed weight; read .auto")
         return 0.0 if iteration < self.warmup_iters else self.loss_weight
 
     def forward(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
         terms = self.compute(inputs)
-        w = self.weight_at(inputs.iteration)
-        return {f"loss_{self.name}_{k}": v * w for k, v in terms.items()}
+        if self.auto is not None:
+            weighted = self.auto.weigh(terms, active=inputs.iteration >= self.warmup_iters)
+        else:
+            w = self.weight_at(inputs.iteration)
+            weighted = {k: v * w for k, v in terms.items()}
+        return {f"loss_{self.name}_{k}": v for k, v in weighted.items()}

@@ -21,15 +21,8 @@ from ..layers.glore import GloRe
 from ..layers.relation import RELATION_FILTERS, InstanceRelation
 from ..losses.drkd import NORMS, feature_distance, grouped_distance
 from ..utils.resize import match_size
-from .base import (
-    Distiller,
-    DistillInputs,
-    Requirements,
-    check_choice,
-    check_nonnegative,
-    check_whole_number,
-    names_list,
-)
+from .base import Distiller, DistillInputs, Requirements
+from .checks import check_choice, check_nonnegative, check_whole_number, names_list
 
 DEFAULT_NODES = (64, 64, 256, 256, 256)
 
@@ -48,10 +41,13 @@ class DRKD(Distiller):
             the weights).
         pr_weight, ir_weight, ins_weight: term weights (Faster R-CNN code: 1e-3, 4e-3, 2.4e-3;
             the flagged RetinaNet values are 4e-3, 5e-3, 6e-3).
-        loss_weight: global multiplier (keep 1.0; the terms carry their own weights).
+        loss_weight: global multiplier (keep 1.0; the terms carry their own weights), or
+            ``"auto"`` (:class:`Distiller`; the terms keep their relative weights).
         warmup_iters: every term is 0 before this iteration.
         generator: ``torch.Generator`` for the relation filters.
         name: loss-key prefix.
+        **weighting: ``target_ratio``, ``auto_window``, ``per_term`` of :class:`Distiller`,
+            read with ``loss_weight="auto"``.
     """
 
     def __init__(
@@ -66,12 +62,13 @@ class DRKD(Distiller):
         pr_weight: float = 1e-3,
         ir_weight: float = 4e-3,
         ins_weight: float = 2.4e-3,
-        loss_weight: float = 1.0,
+        loss_weight: float | str = 1.0,
         warmup_iters: int = 0,
         generator: torch.Generator | None = None,
         name: str = "drkd",
+        **weighting,
     ):
-        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
+        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
         check_choice("DRKD", "norm", norm, NORMS)
         check_choice("DRKD", "relation_filter", relation_filter, RELATION_FILTERS)
         check_nonnegative("DRKD", pr_weight=pr_weight, ir_weight=ir_weight, ins_weight=ins_weight)

@@ -11,7 +11,8 @@ from ..layers.adapters import conv_adapter
 from ..losses.distances import masked_mse
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, Requirements, names_list
+from .base import Distiller, DistillInputs, Requirements
+from .checks import names_list
 
 
 class FeatureMSE(Distiller):
@@ -28,6 +29,8 @@ class FeatureMSE(Distiller):
         loss_weight: multiplier of every term.
         warmup_iters: terms are 0 before this iteration.
         name: loss-key prefix.
+        **weighting: ``target_ratio``, ``auto_window``, ``per_term`` of :class:`Distiller`,
+            read with ``loss_weight="auto"``.
     """
 
     def __init__(
@@ -37,11 +40,12 @@ class FeatureMSE(Distiller):
         teacher_features: Sequence[str] | None = None,
         adapter: bool = True,
         foreground_mask: bool = False,
-        loss_weight: float = 1.0,
+        loss_weight: float | str = 1.0,
         warmup_iters: int = 0,
         name: str = "feature_mse",
+        **weighting,
     ):
-        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
+        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
         self.student_names = names_list("FeatureMSE", "student_features", student_features)
         self.teacher_names = (
             names_list("FeatureMSE", "teacher_features", teacher_features) or self.student_names

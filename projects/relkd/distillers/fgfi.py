@@ -14,7 +14,8 @@ from torch import nn
 from ..layers.adapters import conv_adapter
 from ..losses.fgfi import imitation_loss
 from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, Requirements, check_range, names_list
+from .base import Distiller, DistillInputs, Requirements
+from .checks import check_range, names_list
 from .masks import anchor_masks
 
 
@@ -26,13 +27,15 @@ class FGFI(Distiller):
             be levels the student's anchors live on (RPN levels for Faster R-CNN, head levels
             for RetinaNet). ``None``: every anchor level.
         psi: mask threshold factor, ``F_k = psi * max IoU of GT k`` (code: 0.5).
-        loss_weight: lambda (code: 0.01).
+        loss_weight: lambda (code: 0.01), or ``"auto"`` (:class:`Distiller`).
         warmup_iters: the loss is multiplied by 0 before this iteration (code: 400).
         per_level_max: take each GT's max IoU per level instead of over all levels.
         adapter_relu: ReLU after the adapter conv; right for post-ReLU features (``res4``), set
             ``False`` for signed FPN outputs.
         adapter_init_std: adapter weights ``normal_().fmod_(2) * std`` (code: 1e-4).
         name: loss-key prefix.
+        **weighting: ``target_ratio``, ``auto_window``, ``per_term`` of :class:`Distiller`,
+            read with ``loss_weight="auto"``.
     """
 
     def __init__(
@@ -40,14 +43,15 @@ class FGFI(Distiller):
         *,
         features: Sequence[str] | None = None,
         psi: float = 0.5,
-        loss_weight: float = 0.01,
+        loss_weight: float | str = 0.01,
         warmup_iters: int = 400,
         per_level_max: bool = False,
         adapter_relu: bool = True,
         adapter_init_std: float = 1e-4,
         name: str = "fgfi",
+        **weighting,
     ):
-        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
+        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
         check_range("FGFI", "psi", psi, 0, 1, include_low=False)
         check_range("FGFI", "adapter_init_std", adapter_init_std, 0, include_low=False)
         self.features = names_list("FGFI", "features", features)

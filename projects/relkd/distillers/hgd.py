@@ -26,15 +26,8 @@ from ..losses.hgd import (
 )
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
-from .base import (
-    Distiller,
-    DistillInputs,
-    Requirements,
-    check_choice,
-    check_nonnegative,
-    check_range,
-    names_list,
-)
+from .base import Distiller, DistillInputs, Requirements
+from .checks import check_choice, check_nonnegative, check_range, names_list
 from .masks import anchor_masks
 
 logger = logging.getLogger(__name__)
@@ -64,6 +57,8 @@ class HGD(Distiller):
         loss_weight: gamma, the global weight (no paper value; tune on a short schedule).
         warmup_iters: terms are 0 before this iteration.
         name: loss-key prefix.
+        **weighting: ``target_ratio``, ``auto_window``, ``per_term`` of :class:`Distiller`,
+            read with ``loss_weight="auto"``.
     """
 
     def __init__(
@@ -79,11 +74,12 @@ class HGD(Distiller):
         stage_weights: Sequence[float] | None = None,
         ema_momentum: float = 0.99,
         psi: float = 0.5,
-        loss_weight: float = 1.0,
+        loss_weight: float | str = 1.0,
         warmup_iters: int = 0,
         name: str = "hgd",
+        **weighting,
     ):
-        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
+        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
         self.levels = names_list("HGD", "levels", levels)
         if not self.levels or len(set(self.levels)) != len(self.levels):
             raise ValueError(f"HGD: levels must be non-empty and distinct, got {self.levels}")

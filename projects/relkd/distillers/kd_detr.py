@@ -12,16 +12,8 @@ import torch
 
 from ..layers.boxes import inverse_sigmoid
 from ..losses.kd_detr import foreground_weight, point_distill_loss
-from .base import (
-    DetrPoints,
-    Distiller,
-    DistillInputs,
-    Requirements,
-    check_choice,
-    check_nonnegative,
-    check_range,
-    check_whole_number,
-)
+from .base import DetrPoints, Distiller, DistillInputs, Requirements
+from .checks import check_choice, check_nonnegative, check_range, check_whole_number
 
 POINT_SETS = ("specific", "general")
 GENERAL_INITS = ("normal_logit", "uniform")
@@ -48,6 +40,8 @@ class KDDETR(Distiller):
             where fewer kernel launches count more, has not measured it yet.
         loss_weight, warmup_iters: see :class:`Distiller`.
         name: loss-key prefix (two KDDETR distillers in one model need different names).
+        **weighting: ``target_ratio``, ``auto_window``, ``per_term`` of :class:`Distiller`,
+            read with ``loss_weight="auto"``.
 
     Loss keys: ``loss_kd_detr_<set>_{cls,l1,giou}``.
     """
@@ -65,11 +59,12 @@ class KDDETR(Distiller):
         point_sets: tuple[str, ...] = POINT_SETS,
         generator: torch.Generator | None = None,
         one_pass: bool = False,
-        loss_weight: float = 1.0,
+        loss_weight: float | str = 1.0,
         warmup_iters: int = 0,
         name: str = "kd_detr",
+        **weighting,
     ):
-        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters)
+        super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
         self.name = name
         check_range("KDDETR", "temperature", temperature, 0, include_low=False)
         if "general" in point_sets:

@@ -3,7 +3,8 @@
 ``LazyConfig.apply_overrides`` adds any key it is given: ``train.max_iters=1`` (a typo) starts
 the configured 1,000-iteration run, and ``train.max_iter=abc`` fails later without naming the
 key. Here a key must exist in the config, or be an argument of the callable a ``LazyCall``
-node builds (its defaults are not in the node); a number in the config takes only a number.
+node builds (its defaults are not in the node); a number in the config takes only a number
+(and a distiller's ``loss_weight`` also ``auto``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def apply_overrides(cfg, overrides: Sequence[str]):
     cfg = LazyConfig.apply_overrides(cfg, list(overrides))
     for key, old in numbers.items():
         new = OmegaConf.select(cfg, key, default=None)
+        if key.rsplit(".", 1)[-1] == "loss_weight" and new == "auto":
+            continue  # a distiller's weight is a number or "auto" (relkd.distillers.Distiller)
         if new is not None and (isinstance(new, bool) or not isinstance(new, (int, float))):
             raise ValueError(f"Override {key}={new!r}: {key} is a number ({old} in the config)")
     return cfg

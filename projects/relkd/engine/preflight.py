@@ -18,7 +18,7 @@ from detectron2.config import instantiate
 from detectron2.evaluation import DatasetEvaluator, inference_on_dataset
 from detectron2.utils import comm
 
-from ..distillers.base import check_whole_number
+from ..distillers.checks import check_whole_number
 
 logger = logging.getLogger(__name__)
 

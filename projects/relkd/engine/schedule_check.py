@@ -23,12 +23,12 @@ def distiller_schedule(model, max_iter: int) -> list[str]:
     for d in getattr(model, "distillers", None) or []:
         start = min(d.warmup_iters, max_iter)
         active = max_iter - start
+        head = f"Distiller {d.name} ({type(d).__name__}): loss_weight {_weight(d)}"
         line = (
-            f"Distiller {d.name} ({type(d).__name__}): loss_weight {d.loss_weight:g}, active in "
-            f"iterations {start}-{max_iter - 1} ({active} of {max_iter})"
+            f"{head}, active in iterations {start}-{max_iter - 1} ({active} of {max_iter})"
             if active
-            else f"Distiller {d.name} ({type(d).__name__}): loss_weight {d.loss_weight:g}, "
-            f"never active (warmup_iters {d.warmup_iters} >= train.max_iter {max_iter})"
+            else f"{head}, never active (warmup_iters {d.warmup_iters} >= train.max_iter "
+            f"{max_iter})"
         )
         lines.append(line)
         logger.info(line)
@@ -39,3 +39,14 @@ def distiller_schedule(model, max_iter: int) -> list[str]:
                 f"then. Shorten it with model.distillers.<i>.warmup_iters=N"
             )
     return lines
+
+
+def _weight(d) -> str:
+    """A distiller's weight as the schedule line states it."""
+    if d.loss_weight != "auto":
+        return f"{d.loss_weight:g}"
+    per = ", one per term" if d.per_term else ""
+    return (
+        f"auto (target_ratio {d.target_ratio:g}{per}; measured in the {d.auto_window} "
+        "iterations after the warm-up, weight 0 until then)"
+    )

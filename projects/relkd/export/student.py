@@ -14,9 +14,10 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ..utils.grads import DISTILLER_PREFIX
+
 # the arguments a distilling meta-architecture adds to its host detector's
 RELKD_ARGS = ("teacher", "distillers", "nonfinite", "max_consecutive_skips")
-DISTILLER_PREFIX = "distillers."
 
 
 def plain_class(cls: type) -> type:

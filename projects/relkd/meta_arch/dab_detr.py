@@ -87,4 +87,4 @@ class DistillDABDETR(DistillMixin, DABDETR):
             # relkd/teacher/ms by distill_losses
             key = "relkd/teacher_kd/ms" if self._teacher_names else "relkd/teacher/ms"
             storage.put_scalar(key, cache["watch"].ms())
-        return self._guard_nonfinite(losses)
+        return self._finish_losses(losses)

@@ -13,6 +13,7 @@ from ..distillers.base import DetrPoints, Distiller, DistillInputs
 from ..teacher import InputSpec, Teacher
 from ..utils.events import Stopwatch, current_storage, to_host
 from ..utils.features import feature_shapes, record_features
+from ..utils.grads import grad_norm, student_parameters
 from .nonfinite import NonFiniteGuard
 
 
@@ -203,6 +204,33 @@ class DistillMixin(NonFiniteGuard):
                 storage.put_scalar(key, value)
         self._local_iter += 1
         return losses
+
+    def _finish_losses(self, losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The host's last step on its training losses (detection and distillation together):
+        the calibration of ``loss_weight="auto"`` distillers still in their window, then the
+        ``nonfinite`` policy."""
+        calibrating = [d for d in self.distillers if d.auto is not None and d.auto.pending]
+        if calibrating:
+            self._calibrate(losses, calibrating)
+        return self._guard_nonfinite(losses)
+
+    def _calibrate(self, losses: dict[str, torch.Tensor], distillers: list[Distiller]) -> None:
+        """One step of the ``loss_weight="auto"`` window of each of ``distillers``: the
+        gradient norm of the summed detection losses on the student's parameters, and that of
+        each distiller's unweighted terms on the parameters they train, the student's and the
+        distiller's own (adapters, relation units). Its own count because an adapter starts
+        near zero (FGFI's, std 1e-4): the terms' gradient into the student is then about 100
+        times smaller than it becomes once the adapter has learnt, and a weight set from it
+        alone would be about 100 times too large (docs/distillers.md). Extra backward passes,
+        one plus one per distiller; the graph is kept for the step's own backward."""
+        own = {k for d in self.distillers for k in d.loss_keys()}
+        detection = [v for k, v in losses.items() if k not in own]
+        student = student_parameters(self)
+        with torch.profiler.record_function("relkd/auto_weight"):
+            det_norm = grad_norm(sum(detection), student)
+            for d in distillers:
+                trained = student + [p for p in d.parameters() if p.requires_grad]
+                d.auto.observe(det_norm, trained, self._iteration())
 
     def _check_finite(self, losses: dict, logs: dict, iteration: int) -> None:
         """Apply the ``nonfinite`` policy to the distillation terms and turn the distillers'

@@ -13,7 +13,7 @@ import logging
 import torch
 
 from ..config import NONFINITE
-from ..distillers.base import check_whole_number
+from ..distillers.checks import check_whole_number
 from ..utils.events import current_storage
 
 logger = logging.getLogger(__name__)

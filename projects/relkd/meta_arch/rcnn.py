@@ -59,4 +59,4 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
                 anchor_levels=list(rpn.in_features),
             )
         )
-        return self._guard_nonfinite(losses)
+        return self._finish_losses(losses)

@@ -37,4 +37,4 @@ class DistillRetinaNet(DistillMixin, RetinaNet):
                 anchor_levels=list(self.head_in_features),
             )
         )
-        return self._guard_nonfinite(losses)
+        return self._finish_losses(losses)

@@ -1,0 +1,74 @@
+"""Argument checks shared by the distillers: each refuses a bad value by name, saying what the
+argument takes (a value typed on the command line arrives as a string, a bool or NaN)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def check_choice(owner: str, what: str, value, allowed) -> None:
+    """Raise ``ValueError`` naming ``owner``'s argument ``what`` unless ``value`` is allowed."""
+    if value not in allowed:
+        raise ValueError(f"{owner}: {what} must be one of {allowed}, got {value!r}")
+
+
+def check_nonnegative(owner: str, **values: float) -> None:
+    """Raise ``ValueError`` naming the first of ``owner``'s arguments that is not a finite
+    number ``>= 0`` (a string from a command-line override, a bool, NaN and inf included)."""
+    for what, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(
+                f"{owner}: {what} must be a number, got {value!r} ({type(value).__name__})"
+            )
+        if not math.isfinite(value):
+            raise ValueError(f"{owner}: {what} must be a finite number, got {value}")
+        if value < 0:
+            raise ValueError(f"{owner}: {what} must be >= 0, got {value}")
+
+
+def check_range(
+    owner: str,
+    what: str,
+    value,
+    low: float,
+    high: float = math.inf,
+    *,
+    include_low: bool = True,
+    include_high: bool = True,
+) -> float:
+    """``value`` as a ``float``; ``ValueError`` naming ``owner``'s argument ``what`` unless it
+    is a number between ``low`` and ``high`` (each bound included or not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ValueError(f"{owner}: {what} must be a number, got {value!r}")
+    above = value >= low if include_low else value > low
+    below = value <= high if include_high else value < high
+    if not (above and below):
+        if high == math.inf:
+            bound = f"{'>=' if include_low else '>'} {low}"
+        else:
+            bound = f"in {'[(' [not include_low]}{low}, {high}{'])' [not include_high]}"
+        raise ValueError(f"{owner}: {what} must be {bound}, got {value}")
+    return float(value)
+
+
+def check_whole_number(name: str, value, minimum: int = 0) -> int:
+    """``value`` as an ``int``; ``ValueError`` naming the setting ``name`` unless it is a whole
+    number ``>= minimum`` (``2.0`` passes; ``2.5``, ``"3"`` and ``True`` do not)."""
+    whole = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not whole or not math.isfinite(value) or value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def names_list(owner: str, what: str, value) -> list[str] | None:
+    """``value`` (a list of feature names, or ``None``) as a list; a bare string such as
+    ``student_features=p3`` from a command-line override is refused, not split into letters."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        hint = f"; write [{value!r}] for one name" if isinstance(value, str) else ""
+        raise ValueError(f"{owner}: {what} must be a list of feature names, got {value!r}{hint}")
+    return list(value)
