@@ -20,6 +20,14 @@ def detector_of(config_name: str) -> str:
     return next(d for d in TEACHERS if os.path.basename(config_name).startswith(d))
 
 
+def teacher_of(config_name: str) -> str:
+    """The family of the teacher a digits config distils from: the student's own, except in
+    the configs with a teacher of another family (``*_frcnn_teacher.py``)."""
+    if config_name.endswith("_frcnn_teacher.py"):
+        return "faster_rcnn"
+    return detector_of(config_name)
+
+
 def load_cfg(name: str, *overrides: str):
     """Load ``configs/<name>`` with ``key=value`` overrides."""
     from detectron2.config import LazyConfig

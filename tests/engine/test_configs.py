@@ -143,8 +143,13 @@ def test_drkd_released_variant_keeps_only_the_relation_term():
     assert three.get("relation_filter", "code") == "code"
 
 
-# configs that swap in another teacher than their base's: FGFI's paper pairing on COCO
-TEACHER_SWAPS = {"coco/faster_rcnn_R50_fgfi.py"}
+# configs that swap in another teacher than their base's: FGFI's paper pairing on COCO, and
+# the teachers of another detector family
+TEACHER_SWAPS = {
+    "coco/faster_rcnn_R50_fgfi.py",
+    "coco/retinanet_R50_fgfi_frcnn_teacher.py",
+    "digits/retinanet_R18_fgfi_frcnn_teacher.py",
+}
 # method configs by name: not a student, a teacher, a base or a plain COCO DAB-DETR; COCO
 # KD-DETR configs are one hop from their student's config, which has no distillation base
 METHOD_CONFIGS = [

@@ -10,7 +10,7 @@ from detectron2.utils.events import EventStorage
 
 from relkd.layers import GloRe, InstanceRelation
 
-from ..conftest import REPO, detector_of, load_cfg
+from ..conftest import REPO, load_cfg, teacher_of
 
 DISTILLED = sorted(
     os.path.basename(p)
@@ -21,8 +21,7 @@ DISTILLED = sorted(
 
 @pytest.mark.parametrize("name", DISTILLED)
 def test_bf16_autocast_step_has_same_finite_keys(name, teacher_ckpt, digits_batch):
-    det = detector_of(name)
-    cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[det]}")
+    cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[teacher_of(name)]}")
     torch.manual_seed(0)
     model = instantiate(cfg.model).train()
     with EventStorage(10_000):

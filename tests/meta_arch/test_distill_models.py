@@ -12,7 +12,7 @@ from detectron2.utils.events import EventStorage
 from relkd import DistillRCNN, DistillRetinaNet
 from relkd.distillers import FeatureMSE
 
-from ..conftest import DETECTORS, REPO, detector_of, distill_cfg, load_cfg
+from ..conftest import DETECTORS, REPO, detector_of, distill_cfg, load_cfg, teacher_of
 from .host_reads import count_host_reads, expected_reads
 
 PLAIN = {
@@ -178,7 +178,7 @@ def _term_weight(distiller, key: str) -> float:
 @pytest.mark.parametrize("name", DISTILLED)
 def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch):
     det = detector_of(name)
-    cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[det]}")
+    cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[teacher_of(name)]}")
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     model.train()

@@ -18,7 +18,7 @@ import torch
 from detectron2.config import instantiate
 from detectron2.utils.events import EventStorage
 
-from ..conftest import NO_PREFLIGHT, detector_of, load_cfg
+from ..conftest import NO_PREFLIGHT, load_cfg, teacher_of
 from .test_distill_models import DISTILLED
 
 PINNED = os.path.join(os.path.dirname(__file__), "pinned_losses.json")
@@ -43,7 +43,7 @@ def test_pinned_losses(teacher_ckpt, digits_batch):
     with open(PINNED) as f:
         pinned = json.load(f)
     got = {
-        name: losses_of(name, teacher_ckpt[detector_of(name)], digits_batch) for name in DISTILLED
+        name: losses_of(name, teacher_ckpt[teacher_of(name)], digits_batch) for name in DISTILLED
     }
     if UPDATE:
         with open(PINNED, "w") as f:
