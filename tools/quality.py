@@ -20,6 +20,11 @@ configs' own schedules and adds DAB-DETR; ``--scale`` multiplies either (a longe
     python tools/quality.py                                   # the CPU table, within 2 hours
     python tools/quality.py --detectors retinanet --methods fgfi drkd --seeds 0
     python tools/quality.py --schedule full --scale 4 --device cuda   # 4x the configs' schedules
+    python tools/quality.py --loss-weight config auto code     # each method's weights three ways
+
+``--loss-weight`` adds a row per weighting of each method against the same baseline: the
+configs' hand weights, ``loss_weight="auto"`` and the official code's weights (rows
+``<method>@auto``, ``<method>@code``; their runs under ``<output-root>/<detector>/<row>``).
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from functools import cache, partial
+
+from toolkit.quality_table import aggregate, plot, table, welch_ci  # noqa: F401 (tests)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
@@ -44,17 +50,6 @@ APPLIES = {
     "retinanet": (*CNN_METHODS, "drkd_released"),
     "faster_rcnn": CNN_METHODS,
     "dab_detr": ("kd_detr",),
-}
-LABELS = {
-    "teacher": "teacher (R50)",
-    "baseline": "baseline student (R18)",
-    "feature_mse": "FeatureMSE",
-    "fgfi": "FGFI",
-    "drkd": "DRKD",
-    "hgd": "HGD-R",
-    "drkd_hgd": "DRKD + HGD-R",
-    "drkd_released": "DRKD, released (relation term)",
-    "kd_detr": "KD-DETR",
 }
 # (teacher, student) iterations, by schedule and detector.
 # "full": the digits configs' own schedules (4.8 h from nothing on the 2-core CPU, 2 seeds);
@@ -72,6 +67,20 @@ SCHEDULES = {
 # to start the longest runs first
 DETECTOR_COST = {"faster_rcnn": 2.0}
 METHOD_COST = {"drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7, "teacher": 1.4}
+# --loss-weight: "config" keeps each config's hand weights; "auto" sets every distiller's
+# loss_weight="auto"; "code" restores the official code's weights where a digits config changed
+# them (docs/distillers.md, "digits_det weights"); HGD-R and FeatureMSE have no code weights
+WEIGHTINGS = ("config", "auto", "code")
+CODE_WEIGHTS = {
+    ("retinanet", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
+    ("faster_rcnn", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
+    ("retinanet", "drkd"): (
+        "model.distillers.0.pr_weight=4e-3",
+        "model.distillers.0.ir_weight=5e-3",
+        "model.distillers.0.ins_weight=6e-3",
+    ),
+    ("dab_detr", "kd_detr"): ("model.distillers.0.cls_weight=1.0",),
+}
 # the published methods; FeatureMSE and DRKD + HGD-R run when named with --methods
 DEFAULT_METHODS = ("fgfi", "drkd", "hgd", "kd_detr")
 
@@ -87,6 +96,15 @@ def parse_args(argv=None):
     )
     p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=None)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
+    p.add_argument(
+        "--loss-weight",
+        nargs="+",
+        choices=WEIGHTINGS,
+        default=["config"],
+        help="each method's weights: config (the digits configs' hand weights), auto "
+        "(loss_weight='auto'), code (the papers' code weights, where they differ from the "
+        "config's); several give a row each, against the same baseline",
+    )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument(
         "--scale", type=float, default=1.0, help="multiply every schedule (e.g. 4 on a GPU)"
@@ -116,10 +134,6 @@ def parse_args(argv=None):
 def iterations(det: str, args) -> tuple[int, int]:
     """(teacher, student) iterations of ``det`` under ``args.schedule`` and ``args.scale``."""
     return tuple(round(n * args.scale) for n in SCHEDULES[args.schedule][det])
-
-
-def bbox(summary: dict) -> dict:
-    return summary.get("results", {}).get("bbox", {})
 
 
 @cache
@@ -202,20 +216,54 @@ def student_run(
 ) -> dict:
     from toolkit.runs import load_summary, train_run
 
+    key, method = method, row_method(method)[0]  # a row's key: "fgfi" or "fgfi@auto"
     name = f"{det}_R18_student" if method == "baseline" else f"{det}_R18_{method}"
     config = f"configs/digits/{name}.py"
-    out = os.path.join(args.output_root, det, method, f"seed{seed}")
+    out = os.path.join(args.output_root, det, key, f"seed{seed}")
     overrides = [f"train.max_iter={iters}", f"train.seed={seed}", f"train.device={args.device}"]
     if method != "baseline":
         overrides.append(f"model.teacher.weights={ckpt}")
-    overrides += warmup_overrides(config, iters) + list(extra)
+    overrides += warmup_overrides(config, iters) + weight_overrides(det, key, config)
+    overrides += list(extra)
     if not args.retrain and _cached(out, iters, config, overrides):
         print(f"[quality] reusing {out}", flush=True)
         return load_summary(out)
     return train_run(config, out, overrides, "quality", threads)
 
 
+def row_method(key: str) -> tuple[str, str]:
+    """``(method, weighting)`` of a table row's key: ``"fgfi"`` or ``"fgfi@auto"``."""
+    method, _, weighting = key.partition("@")
+    return method, weighting or "config"
+
+
+def weight_overrides(det: str, key: str, config: str) -> list[str]:
+    """The overrides that give the row ``key`` its weights (none for ``config`` weights)."""
+    from toolkit.runs import load_config
+
+    method, weighting = row_method(key)
+    if weighting == "code":
+        return list(CODE_WEIGHTS[(det, method)])
+    if weighting == "auto":
+        count = len(load_config(config).model.distillers)
+        return [f"model.distillers.{i}.loss_weight=auto" for i in range(count)]
+    return []
+
+
+def row_keys(det: str, method: str, weightings: list[str]) -> list[str]:
+    """The table rows of ``method`` on ``det``, one per weighting (``code`` only where the
+    code's weights differ from the config's)."""
+    keys = []
+    for w in weightings:
+        if w == "code" and (det, method) not in CODE_WEIGHTS:
+            print(f"[quality] {det} {method}: the config's weights are the code's", flush=True)
+            continue
+        keys.append(method if w == "config" else f"{method}@{w}")
+    return keys
+
+
 def cost(det: str, method: str, iters: int) -> float:
+    method = row_method(method)[0]
     return iters * DETECTOR_COST.get(det, 1.0) * METHOD_COST.get(method, 1.0)
 
 
@@ -276,8 +324,9 @@ def plan(args) -> tuple[list, dict]:
             print(f"[quality] none of {args.methods} applies to {det}; skipped", flush=True)
             continue
         raw[det] = {"teacher": [None]}
-        for method in ("baseline", *methods):
-            raw[det][method] = [None] * len(args.seeds)
+        keys = [k for m in methods for k in row_keys(det, m, args.loss_weight)]
+        for key in ("baseline", *keys):
+            raw[det][key] = [None] * len(args.seeds)
     for det in raw:
         t_iters, s_iters = iterations(det, args)
         t_deps, deps, t_extra, s_extra = (), (), (), ()
@@ -311,98 +360,6 @@ def plan(args) -> tuple[list, dict]:
     if "dab_detr" in raw:
         jobs += dab_detr_inputs(args, {job.key for job in jobs})
     return jobs, raw
-
-
-def aggregate(runs: list[dict]) -> dict:
-    """Mean, sample standard deviation and range (max - min) over seeds of AP, AP50, APs, each
-    seed's value (``<k>_all``); median s/iter."""
-    out = {"n": len(runs)}
-    for k in ("AP", "AP50", "APs"):
-        vals = [bbox(r)[k] for r in runs if k in bbox(r)]
-        out[k] = statistics.mean(vals) if vals else None
-        out[k + "_std"] = statistics.stdev(vals) if len(vals) > 1 else None
-        out[k + "_range"] = (max(vals) - min(vals)) if len(vals) > 1 else None
-        out[k + "_all"] = vals
-    secs = [r["sec_per_iter"] for r in runs if r.get("sec_per_iter") is not None]
-    out["sec_per_iter"] = statistics.median(secs) if secs else None
-    return out
-
-
-def welch_ci(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:
-    """Confidence interval of ``mean(a) - mean(b)`` by Welch's t (unequal variances, the
-    Welch-Satterthwaite degrees of freedom); ``None`` with fewer than two values on a side.
-    With no spread on either side the interval is the difference itself."""
-    from scipy.stats import t
-
-    if len(a) < 2 or len(b) < 2:
-        return None
-    diff = statistics.mean(a) - statistics.mean(b)
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = (va + vb) ** 0.5
-    if se == 0:
-        return diff, diff
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = t.ppf(0.5 + level / 2, df) * se
-    return diff - half, diff + half
-
-
-def _fmt(x, nd=1, signed=False):
-    if x is None:
-        return "-"
-    return f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}"
-
-
-def table(results: dict) -> str:
-    """Markdown table: per detector the teacher, the baseline and each method, with AP as
-    mean and standard deviation over seeds, every seed's AP, the gain over the baseline with
-    its 95% Welch CI, whether that CI excludes 0, and the fraction of the teacher-student gap
-    recovered."""
-    lines = [
-        "| detector | model | seeds | AP | AP std | AP per seed | AP50 | APs | gain (AP) "
-        "| 95% CI of gain (Welch) | CI excludes 0 | gap recovered | s/iter |",
-        "|---|---|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|",
-    ]
-    for det, rows in results.items():
-        teacher, base = rows["teacher"]["AP"], rows["baseline"]
-        for key, agg in rows.items():
-            gain = gap = ci = None
-            if key not in ("teacher", "baseline") and agg["AP"] is not None:
-                gain = agg["AP"] - base["AP"]
-                if teacher is not None and teacher - base["AP"] > 0:
-                    gap = gain / (teacher - base["AP"])
-                ci = welch_ci(agg["AP_all"], base["AP_all"])
-            seeds = ", ".join(f"{v:.2f}" for v in agg["AP_all"])
-            ci_text = "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
-            excludes = "-" if ci is None else ("yes" if ci[0] > 0 or ci[1] < 0 else "no")
-            lines.append(
-                f"| {det} | {LABELS[key]} | {agg['n']} | {_fmt(agg['AP'], 2)} | "
-                f"{_fmt(agg['AP_std'], 2)} | {seeds} | {_fmt(agg['AP50'])} | "
-                f"{_fmt(agg['APs'])} | {_fmt(gain, 2, signed=True)} | {ci_text} | {excludes} | "
-                f"{'-' if gap is None else f'{gap:.0%}'} | {_fmt(agg['sec_per_iter'], 3)} |"
-            )
-    return "\n".join(lines)
-
-
-def plot(results: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
-    for ax, (det, rows) in zip(axes[0], results.items()):
-        keys = list(rows)
-        means = [rows[k]["AP"] or 0.0 for k in keys]
-        ax.bar(range(len(keys)), means, color=["#555"] + ["#999"] + ["#3a7"] * (len(keys) - 2))
-        for i, k in enumerate(keys):  # every seed as a dot
-            ax.plot([i] * len(rows[k]["AP_all"]), rows[k]["AP_all"], "k.", ms=8)
-        ax.axhline(rows["baseline"]["AP"] or 0.0, color="#999", ls="--", lw=1)
-        ax.set_xticks(range(len(keys)), [LABELS[k] for k in keys], rotation=30, ha="right")
-        ax.set_ylabel("COCO box AP, digits_det_val")
-        ax.set_title(det)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv=None) -> str:

@@ -110,6 +110,9 @@ def test_loss_scale_gradient_norms_follow_the_weights(teacher_ckpt):
     assert four["grad_loss_cls"] == pytest.approx(one["grad_loss_cls"], rel=1e-5)
     assert four["grad_loss_box_reg"] == pytest.approx(one["grad_loss_box_reg"], rel=1e-5)
     assert four["grad_all"] > 0
+    # the ratio loss_weight="auto" aims at (the distillation side includes FGFI's adapters)
+    assert four["grad_detection"] == pytest.approx(one["grad_detection"], rel=1e-5)
+    assert four["grad_ratio"] == pytest.approx(4.0 * one["grad_ratio"], rel=1e-5)
 
 
 def _fake_runs(quality, monkeypatch, log):
@@ -261,3 +264,42 @@ def test_a_cached_run_is_reused_only_for_the_same_model(tmp_path):
         == "model.teacher.weights"
     )
     assert model_difference(str(tmp_path), "configs/digits/retinanet_R18_fgfi.py", run)
+
+
+def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):
+    log = []
+    _fake_runs(quality, monkeypatch, log)
+    args = quality.parse_args(
+        ["--methods", "fgfi", "hgd", "--seeds", "0", "--loss-weight", "config", "auto", "code"]
+    )
+    _, raw = quality.plan(args)
+    # HGD-R has no code weights: no row for them; one baseline serves every row
+    assert list(raw["retinanet"]) == [
+        "teacher",
+        "baseline",
+        "fgfi",
+        "fgfi@auto",
+        "fgfi@code",
+        "hgd",
+        "hgd@auto",
+    ]
+    fgfi = "configs/digits/retinanet_R18_fgfi.py"
+    assert quality.weight_overrides("retinanet", "fgfi", fgfi) == []
+    assert quality.weight_overrides("retinanet", "fgfi@auto", fgfi) == [
+        "model.distillers.0.loss_weight=auto"
+    ]
+    assert quality.weight_overrides("retinanet", "fgfi@code", fgfi) == [
+        "model.distillers.0.loss_weight=0.01"
+    ]
+    drkd = "configs/digits/retinanet_R18_drkd_hgd.py"  # two distillers, both set to auto
+    assert quality.weight_overrides("retinanet", "drkd_hgd@auto", drkd) == [
+        "model.distillers.0.loss_weight=auto",
+        "model.distillers.1.loss_weight=auto",
+    ]
+    assert "FGFI, auto weights" in quality.table(
+        {
+            "retinanet": {
+                k: quality.aggregate([{"results": {"bbox": {"AP": 5.0}}}]) for k in raw["retinanet"]
+            }
+        }
+    )

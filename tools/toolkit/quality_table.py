@@ -1,0 +1,120 @@
+"""The quality table of ``tools/quality.py``: runs aggregated over seeds, the gain over the
+baseline with its Welch confidence interval, the markdown table and the AP plot."""
+
+from __future__ import annotations
+
+import statistics
+
+LABELS = {
+    "teacher": "teacher (R50)",
+    "baseline": "baseline student (R18)",
+    "feature_mse": "FeatureMSE",
+    "fgfi": "FGFI",
+    "drkd": "DRKD",
+    "hgd": "HGD-R",
+    "drkd_hgd": "DRKD + HGD-R",
+    "drkd_released": "DRKD, released (relation term)",
+    "kd_detr": "KD-DETR",
+}
+
+
+def label(key: str) -> str:
+    """A row's label: ``"fgfi@auto"`` is FGFI with ``loss_weight="auto"``."""
+    method, _, weighting = key.partition("@")
+    return LABELS[method] + (f", {weighting} weights" if weighting else "")
+
+
+def bbox(summary: dict) -> dict:
+    return summary.get("results", {}).get("bbox", {})
+
+
+def aggregate(runs: list[dict]) -> dict:
+    """Mean, sample standard deviation and range (max - min) over seeds of AP, AP50, APs, each
+    seed's value (``<k>_all``); median s/iter."""
+    out = {"n": len(runs)}
+    for k in ("AP", "AP50", "APs"):
+        vals = [bbox(r)[k] for r in runs if k in bbox(r)]
+        out[k] = statistics.mean(vals) if vals else None
+        out[k + "_std"] = statistics.stdev(vals) if len(vals) > 1 else None
+        out[k + "_range"] = (max(vals) - min(vals)) if len(vals) > 1 else None
+        out[k + "_all"] = vals
+    secs = [r["sec_per_iter"] for r in runs if r.get("sec_per_iter") is not None]
+    out["sec_per_iter"] = statistics.median(secs) if secs else None
+    return out
+
+
+def welch_ci(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Confidence interval of ``mean(a) - mean(b)`` by Welch's t (unequal variances, the
+    Welch-Satterthwaite degrees of freedom); ``None`` with fewer than two values on a side.
+    With no spread on either side the interval is the difference itself."""
+    from scipy.stats import t
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    diff = statistics.mean(a) - statistics.mean(b)
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = (va + vb) ** 0.5
+    if se == 0:
+        return diff, diff
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = t.ppf(0.5 + level / 2, df) * se
+    return diff - half, diff + half
+
+
+def _fmt(x, nd=1, signed=False):
+    if x is None:
+        return "-"
+    return f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}"
+
+
+def table(results: dict) -> str:
+    """Markdown table: per detector the teacher, the baseline and each method, with AP as
+    mean and standard deviation over seeds, every seed's AP, the gain over the baseline with
+    its 95% Welch CI, whether that CI excludes 0, and the fraction of the teacher-student gap
+    recovered."""
+    lines = [
+        "| detector | model | seeds | AP | AP std | AP per seed | AP50 | APs | gain (AP) "
+        "| 95% CI of gain (Welch) | CI excludes 0 | gap recovered | s/iter |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|",
+    ]
+    for det, rows in results.items():
+        teacher, base = rows["teacher"]["AP"], rows["baseline"]
+        for key, agg in rows.items():
+            gain = gap = ci = None
+            if key not in ("teacher", "baseline") and agg["AP"] is not None:
+                gain = agg["AP"] - base["AP"]
+                if teacher is not None and teacher - base["AP"] > 0:
+                    gap = gain / (teacher - base["AP"])
+                ci = welch_ci(agg["AP_all"], base["AP_all"])
+            seeds = ", ".join(f"{v:.2f}" for v in agg["AP_all"])
+            ci_text = "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+            excludes = "-" if ci is None else ("yes" if ci[0] > 0 or ci[1] < 0 else "no")
+            lines.append(
+                f"| {det} | {label(key)} | {agg['n']} | {_fmt(agg['AP'], 2)} | "
+                f"{_fmt(agg['AP_std'], 2)} | {seeds} | {_fmt(agg['AP50'])} | "
+                f"{_fmt(agg['APs'])} | {_fmt(gain, 2, signed=True)} | {ci_text} | {excludes} | "
+                f"{'-' if gap is None else f'{gap:.0%}'} | {_fmt(agg['sec_per_iter'], 3)} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
+    for ax, (det, rows) in zip(axes[0], results.items()):
+        keys = list(rows)
+        means = [rows[k]["AP"] or 0.0 for k in keys]
+        ax.bar(range(len(keys)), means, color=["#555"] + ["#999"] + ["#3a7"] * (len(keys) - 2))
+        for i, k in enumerate(keys):  # every seed as a dot
+            ax.plot([i] * len(rows[k]["AP_all"]), rows[k]["AP_all"], "k.", ms=8)
+        ax.axhline(rows["baseline"]["AP"] or 0.0, color="#999", ls="--", lw=1)
+        ax.set_xticks(range(len(keys)), [label(k) for k in keys], rotation=30, ha="right")
+        ax.set_ylabel("COCO box AP, digits_det_val")
+        ax.set_title(det)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
