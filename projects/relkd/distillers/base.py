@@ -13,7 +13,7 @@ from .checks import check_nonnegative, check_range, check_whole_number
 
 # loss_weight="auto": the default distillation / detection gradient-norm ratio (see
 # docs/distillers.md, "loss_weight='auto'", for the measurements that chose it) and window
-AUTO_TARGET_RATIO = 1.0
+AUTO_TARGET_RATIO = 0.8
 AUTO_WINDOW = 20
 
 
