@@ -65,10 +65,9 @@ def gradient_norms(model, terms: dict, prefixes: tuple = ()) -> dict[str, float]
     """``grad_<term>``: the norm of one loss term's gradient on the student's parameters;
     ``grad_detection`` / ``grad_distill``: that of the summed detection terms / of the summed
     distillation terms on the student and the distillers' modules, and ``grad_ratio`` the second
-    over the first (what ``loss_weight="auto"`` sets to its
-    ``target_ratio``, measured the same way: ``relkd.utils.grads``); ``grad_all``: the summed
-    loss's gradient norm over every trained parameter. ``prefixes``: distillation key prefixes.
-    """
+    over the first (what ``loss_weight="auto"`` sets to its ``target_ratio``, measured the same
+    way: ``relkd.utils.grads``); ``grad_all``: the summed loss's gradient norm over every trained
+    parameter. ``prefixes``: distillation key prefixes."""
     from relkd.utils.grads import grad_norm, student_parameters
 
     student = student_parameters(model)

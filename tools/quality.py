@@ -36,7 +36,13 @@ import sys
 import time
 from functools import cache, partial
 
-from toolkit.quality_table import aggregate, plot, table, welch_ci  # noqa: F401 (tests)
+from toolkit.quality_table import (  # noqa: F401 (welch_ci: tests)
+    aggregate,
+    plot,
+    row_method,
+    table,
+    welch_ci,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
@@ -229,12 +235,6 @@ def student_run(
         print(f"[quality] reusing {out}", flush=True)
         return load_summary(out)
     return train_run(config, out, overrides, "quality", threads)
-
-
-def row_method(key: str) -> tuple[str, str]:
-    """``(method, weighting)`` of a table row's key: ``"fgfi"`` or ``"fgfi@auto"``."""
-    method, _, weighting = key.partition("@")
-    return method, weighting or "config"
 
 
 def weight_overrides(det: str, key: str, config: str) -> list[str]:

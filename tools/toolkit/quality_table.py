@@ -18,10 +18,16 @@ LABELS = {
 }
 
 
+def row_method(key: str) -> tuple[str, str]:
+    """``(method, weighting)`` of a table row's key: ``"fgfi"`` or ``"fgfi@auto"``."""
+    method, _, weighting = key.partition("@")
+    return method, weighting or "config"
+
+
 def label(key: str) -> str:
     """A row's label: ``"fgfi@auto"`` is FGFI with ``loss_weight="auto"``."""
-    method, _, weighting = key.partition("@")
-    return LABELS[method] + (f", {weighting} weights" if weighting else "")
+    method, weighting = row_method(key)
+    return LABELS[method] + ("" if weighting == "config" else f", {weighting} weights")
 
 
 def bbox(summary: dict) -> dict:

@@ -121,7 +121,7 @@ class AutoWeight(nn.Module):
         self.measured += ok.long()
         self._seen += 1
         self.seen.fill_(self._seen)
-        if self._seen >= self.window and self._seen % self.window == 0:
+        if self._seen % self.window == 0:  # the end of a window (or of an extension)
             self._close(iteration)
 
     def _close(self, iteration: int) -> None:

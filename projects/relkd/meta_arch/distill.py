@@ -219,10 +219,10 @@ class DistillMixin(NonFiniteGuard):
         gradient norm of the summed detection losses on the student's parameters, and that of
         each distiller's unweighted terms on the parameters they train, the student's and the
         distiller's own (adapters, relation units). Its own count because an adapter starts
-        near zero (FGFI's, std 1e-4): the terms' gradient into the student is then about 100
-        times smaller than it becomes once the adapter has learnt, and a weight set from it
-        alone would be about 100 times too large (docs/distillers.md). Extra backward passes,
-        one plus one per distiller; the graph is kept for the step's own backward."""
+        near zero (FGFI's, std 1e-4): until it has learnt, the terms send the student a small
+        fraction of what they will, and a weight set from the student's share alone would be
+        far too large (docs/distillers.md, "What R counts"). Extra backward passes, one plus
+        one per distiller; the graph is kept for the step's own backward."""
         own = {k for d in self.distillers for k in d.loss_keys()}
         detection = [v for k, v in losses.items() if k not in own]
         student = student_parameters(self)
