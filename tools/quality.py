@@ -25,6 +25,8 @@ configs' own schedules and adds DAB-DETR; ``--scale`` multiplies either (a longe
 ``--loss-weight`` adds a row per weighting of each method against the same baseline: the
 configs' hand weights, ``loss_weight="auto"`` and the official code's weights (rows
 ``<method>@auto``, ``<method>@code``; their runs under ``<output-root>/<detector>/<row>``).
+``--methods fgfi_frcnn_teacher`` adds the RetinaNet FGFI recipe distilled from the Faster R-CNN
+teacher (its config's schedule, row ``teacher_faster_rcnn``) beside the RetinaNet-teacher one.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import time
 from functools import cache, partial
 
 from toolkit.quality_table import (  # noqa: F401 (welch_ci: tests)
+    CROSS_TEACHER,
     aggregate,
     plot,
     row_method,
@@ -49,11 +52,12 @@ sys.path.insert(0, os.path.join(REPO, "projects"))
 
 DETECTORS = ("retinanet", "faster_rcnn", "dab_detr")
 CNN_METHODS = ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd")
-METHODS = (*CNN_METHODS, "drkd_released", "kd_detr")
+METHODS = (*CNN_METHODS, "drkd_released", "fgfi_frcnn_teacher", "kd_detr")
 # which methods apply to which detector; others are skipped for it ("drkd_released": DRKD as
-# the official single-stage file runs it, RetinaNet only)
+# the official single-stage file runs it, RetinaNet only; "fgfi_frcnn_teacher": the RetinaNet
+# FGFI recipe with the Faster R-CNN teacher of that family's own config schedule)
 APPLIES = {
-    "retinanet": (*CNN_METHODS, "drkd_released"),
+    "retinanet": (*CNN_METHODS, "drkd_released", "fgfi_frcnn_teacher"),
     "faster_rcnn": CNN_METHODS,
     "dab_detr": ("kd_detr",),
 }
@@ -79,6 +83,7 @@ METHOD_COST = {"drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7, "t
 WEIGHTINGS = ("config", "auto", "code")
 CODE_WEIGHTS = {
     ("retinanet", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
+    ("retinanet", "fgfi_frcnn_teacher"): ("model.distillers.0.loss_weight=0.01",),
     ("faster_rcnn", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
     ("retinanet", "drkd"): (
         "model.distillers.0.pr_weight=4e-3",
@@ -304,6 +309,34 @@ def backbone_path(args, role: str) -> str:
     return os.path.join(args.output_root, "dab_detr", "backbones", f"{role}.pth")
 
 
+def cross_teacher_iters(family: str, args) -> int:
+    """Iterations of the teacher of another family (:data:`CROSS_TEACHER`): that family's config
+    schedule (times ``--scale``), the teacher its digits config names, whatever the table's
+    schedule (the CPU table's 1,000-iteration Faster R-CNN teacher is far weaker)."""
+    return round(SCHEDULES["full"][family][0] * args.scale)
+
+
+def cross_teacher_ckpt(family: str, args) -> str:
+    return os.path.join(
+        teacher_dir(family, args, cross_teacher_iters(family, args)), "model_final.pth"
+    )
+
+
+def cross_teacher_job(family: str, args, slot: list, table_dets: set[str]):
+    """The job ``<family>/teacher@config`` that trains (or reuses) the teacher of another family
+    into ``slot[0]``; it waits for the table's own teacher of that family when that is the
+    same run, so that the two never train one directory at once."""
+    from toolkit.jobs import Job
+
+    iters = cross_teacher_iters(family, args)
+    same = family in table_dets and iterations(family, args)[0] == iters
+    run = partial(teacher_run, family, args, iters, ())
+    deps = (f"{family}/teacher",) if same else ()
+    return Job(
+        f"{family}/teacher@config", _into(slot, 0, run), deps, cost(family, "teacher", iters)
+    )
+
+
 def _into(slot: list, i: int, fn):
     """A job function that stores ``fn(threads)``, a run's summary, as ``slot[i]``."""
 
@@ -324,6 +357,9 @@ def plan(args) -> tuple[list, dict]:
             print(f"[quality] none of {args.methods} applies to {det}; skipped", flush=True)
             continue
         raw[det] = {"teacher": [None]}
+        raw[det].update(
+            {f"teacher_{CROSS_TEACHER[m]}": [None] for m in methods if m in CROSS_TEACHER}
+        )
         keys = [k for m in methods for k in row_keys(det, m, args.loss_weight)]
         for key in ("baseline", *keys):
             raw[det][key] = [None] * len(args.seeds)
@@ -345,15 +381,21 @@ def plan(args) -> tuple[list, dict]:
             )
         )
         for method in raw[det]:
-            if method == "teacher":
+            if method.startswith("teacher_"):
+                family = method[len("teacher_") :]
+                jobs.append(cross_teacher_job(family, args, raw[det][method], set(raw)))
+            if method.startswith("teacher"):
                 continue
+            family = CROSS_TEACHER.get(row_method(method)[0])
+            t_key = f"{family}/teacher@config" if family else f"{det}/teacher"
+            row_ckpt = cross_teacher_ckpt(family, args) if family else ckpt
             for i, seed in enumerate(args.seeds):
-                run = partial(student_run, det, method, seed, ckpt, args, s_iters, s_extra)
+                run = partial(student_run, det, method, seed, row_ckpt, args, s_iters, s_extra)
                 jobs.append(
                     Job(
                         f"{det}/{method}/{seed}",
                         _into(raw[det][method], i, run),
-                        (*deps, f"{det}/teacher") if method != "baseline" else deps,
+                        (*deps, t_key) if method != "baseline" else deps,
                         cost(det, method, s_iters),
                     )
                 )

@@ -303,3 +303,48 @@ def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):
             }
         }
     )
+
+
+def test_a_teacher_of_another_family_has_its_own_run_and_gap(quality, monkeypatch):
+    log = []
+    _fake_runs(quality, monkeypatch, log)
+    names = ["--methods", "fgfi", "fgfi_frcnn_teacher", "--seeds", "0", "1"]
+    args = quality.parse_args(["--detectors", "retinanet", "faster_rcnn", *names])
+    jobs, raw = quality.plan(args)
+    assert list(raw["retinanet"])[:3] == ["teacher", "teacher_faster_rcnn", "baseline"]
+    assert "fgfi_frcnn_teacher" not in raw["faster_rcnn"]  # a RetinaNet-student row only
+    deps = {job.key: job.deps for job in jobs}
+    # the CPU table's Faster R-CNN teacher (1,000 it.) is another run than the config's (2,500)
+    assert deps["faster_rcnn/teacher@config"] == set()
+    assert deps["retinanet/fgfi_frcnn_teacher/1"] == {"faster_rcnn/teacher@config"}
+    run_jobs(jobs, args.jobs)
+    trained = sorted(e[2] for e in log if e[0] == "faster_rcnn/teacher")
+    assert trained == [quality.SCHEDULES["cpu"]["faster_rcnn"][0], 2500]
+    t_rn = quality.SCHEDULES["cpu"]["retinanet"][0]
+    assert raw["retinanet"]["fgfi"][1]["ckpt"] == os.path.join(
+        quality.teacher_dir("retinanet", args, t_rn), "model_final.pth"
+    )
+    assert raw["retinanet"]["fgfi_frcnn_teacher"][1]["ckpt"] == os.path.join(
+        REPO, "output", "digits", "faster_rcnn_R50_teacher", "model_final.pth"
+    )
+    assert raw["retinanet"]["teacher_faster_rcnn"][0] is not None
+    # with the configs' schedules the two are one run: the second job waits and reuses it
+    full = quality.parse_args(
+        ["--schedule", "full", "--detectors", "retinanet", "faster_rcnn", *names]
+    )
+    deps = {job.key: job.deps for job in quality.plan(full)[0]}
+    assert deps["faster_rcnn/teacher@config"] == {"faster_rcnn/teacher"}
+    # the cross row's gap recovered is measured against its own teacher: 2 / (20 - 5)
+    results = {
+        "retinanet": {
+            "teacher": quality.aggregate([_run(10.0)]),
+            "teacher_faster_rcnn": quality.aggregate([_run(20.0)]),
+            "baseline": quality.aggregate([_run(4.0), _run(5.0), _run(6.0)]),
+            "fgfi": quality.aggregate([_run(6.0), _run(7.0), _run(8.0)]),
+            "fgfi_frcnn_teacher": quality.aggregate([_run(6.0), _run(7.0), _run(8.0)]),
+        }
+    }
+    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in quality.table(results).splitlines()]
+    by_label = {r[1]: r for r in rows[2:]}
+    assert by_label["FGFI"][11] == "40%" and by_label["FGFI, Faster R-CNN teacher"][11] == "13%"
+    assert by_label["teacher (Faster R-CNN R50)"][8] == "-"  # a teacher row has no gain

@@ -15,7 +15,18 @@ LABELS = {
     "drkd_hgd": "DRKD + HGD-R",
     "drkd_released": "DRKD, released (relation term)",
     "kd_detr": "KD-DETR",
+    "fgfi_frcnn_teacher": "FGFI, Faster R-CNN teacher",
+    "teacher_faster_rcnn": "teacher (Faster R-CNN R50)",
 }
+# methods whose teacher is of another detector family, and that family (issue 17): their row's
+# teacher is the row ``teacher_<family>``, trained at that family's own config schedule
+CROSS_TEACHER = {"fgfi_frcnn_teacher": "faster_rcnn"}
+
+
+def teacher_key(key: str) -> str:
+    """The key of the teacher row that a row's gap recovered is measured against."""
+    family = CROSS_TEACHER.get(row_method(key)[0])
+    return f"teacher_{family}" if family else "teacher"
 
 
 def row_method(key: str) -> tuple[str, str]:
@@ -84,10 +95,11 @@ def table(results: dict) -> str:
         "|---|---|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|",
     ]
     for det, rows in results.items():
-        teacher, base = rows["teacher"]["AP"], rows["baseline"]
+        base = rows["baseline"]
         for key, agg in rows.items():
             gain = gap = ci = None
-            if key not in ("teacher", "baseline") and agg["AP"] is not None:
+            if not key.startswith("teacher") and key != "baseline" and agg["AP"] is not None:
+                teacher = rows[teacher_key(key)]["AP"]
                 gain = agg["AP"] - base["AP"]
                 if teacher is not None and teacher - base["AP"] > 0:
                     gap = gain / (teacher - base["AP"])
@@ -114,7 +126,11 @@ def plot(results: dict, path: str) -> None:
     for ax, (det, rows) in zip(axes[0], results.items()):
         keys = list(rows)
         means = [rows[k]["AP"] or 0.0 for k in keys]
-        ax.bar(range(len(keys)), means, color=["#555"] + ["#999"] + ["#3a7"] * (len(keys) - 2))
+        colors = [
+            "#555" if k.startswith("teacher") else "#999" if k == "baseline" else "#3a7"
+            for k in keys
+        ]
+        ax.bar(range(len(keys)), means, color=colors)
         for i, k in enumerate(keys):  # every seed as a dot
             ax.plot([i] * len(rows[k]["AP_all"]), rows[k]["AP_all"], "k.", ms=8)
         ax.axhline(rows["baseline"]["AP"] or 0.0, color="#999", ls="--", lw=1)
