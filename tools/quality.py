@@ -38,9 +38,10 @@ import sys
 import time
 from functools import cache, partial
 
-from toolkit.quality_table import (  # noqa: F401 (welch_ci: tests)
+from toolkit.quality_table import (  # noqa: F401 (welch_ci, label: tests)
     CROSS_TEACHER,
     aggregate,
+    label,
     plot,
     row_method,
     table,
@@ -80,7 +81,28 @@ METHOD_COST = {"drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7, "t
 # --loss-weight: "config" keeps each config's hand weights; "auto" sets every distiller's
 # loss_weight="auto"; "code" restores the official code's weights where a digits config changed
 # them (docs/distillers.md, "digits_det weights"); HGD-R and FeatureMSE have no code weights
+# "auto:R" is "auto" with target_ratio R (a row of its own, e.g. "fgfi@auto:4")
 WEIGHTINGS = ("config", "auto", "code")
+
+
+def weighting(text: str) -> str:
+    """A ``--loss-weight`` value: one of :data:`WEIGHTINGS` or ``auto:R`` with a ratio R > 0."""
+    name, _, ratio = text.partition(":")
+    if text in WEIGHTINGS or (name == "auto" and ratio and _positive(ratio)):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a weighting: use one of {', '.join(WEIGHTINGS)} or auto:R (R > 0, "
+        "the target ratio)"
+    )
+
+
+def _positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
 CODE_WEIGHTS = {
     ("retinanet", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
     ("retinanet", "fgfi_frcnn_teacher"): ("model.distillers.0.loss_weight=0.01",),
@@ -110,11 +132,12 @@ def parse_args(argv=None):
     p.add_argument(
         "--loss-weight",
         nargs="+",
-        choices=WEIGHTINGS,
+        type=weighting,
         default=["config"],
         help="each method's weights: config (the digits configs' hand weights), auto "
         "(loss_weight='auto'), code (the papers' code weights, where they differ from the "
-        "config's); several give a row each, against the same baseline",
+        "config's), auto:R (loss_weight='auto' with target_ratio R); several give a row each, "
+        "against the same baseline",
     )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument(
@@ -249,9 +272,14 @@ def weight_overrides(det: str, key: str, config: str) -> list[str]:
     method, weighting = row_method(key)
     if weighting == "code":
         return list(CODE_WEIGHTS[(det, method)])
-    if weighting == "auto":
-        count = len(load_config(config).model.distillers)
-        return [f"model.distillers.{i}.loss_weight=auto" for i in range(count)]
+    if weighting.startswith("auto"):
+        ratio = weighting.partition(":")[2]
+        out = []
+        for i in range(len(load_config(config).model.distillers)):
+            out.append(f"model.distillers.{i}.loss_weight=auto")
+            if ratio:
+                out.append(f"model.distillers.{i}.target_ratio={ratio}")
+        return out
     return []
 
 

@@ -348,3 +348,20 @@ def test_a_teacher_of_another_family_has_its_own_run_and_gap(quality, monkeypatc
     by_label = {r[1]: r for r in rows[2:]}
     assert by_label["FGFI"][11] == "40%" and by_label["FGFI, Faster R-CNN teacher"][11] == "13%"
     assert by_label["teacher (Faster R-CNN R50)"][8] == "-"  # a teacher row has no gain
+
+
+def test_an_auto_weighting_with_its_own_target_ratio(quality, capsys):
+    args = quality.parse_args(["--methods", "fgfi", "--seeds", "0", "--loss-weight", "auto:4"])
+    assert quality.row_keys("retinanet", "fgfi", args.loss_weight) == ["fgfi@auto:4"]
+    drkd = "configs/digits/retinanet_R18_drkd_hgd.py"  # two distillers: both get the ratio
+    assert quality.weight_overrides("retinanet", "drkd_hgd@auto:2.5", drkd) == [
+        "model.distillers.0.loss_weight=auto",
+        "model.distillers.0.target_ratio=2.5",
+        "model.distillers.1.loss_weight=auto",
+        "model.distillers.1.target_ratio=2.5",
+    ]
+    assert quality.label("fgfi@auto:4") == "FGFI, auto weights (target ratio 4)"
+    for bad in ("auto:0", "auto:x", "auto:", "hand"):
+        with pytest.raises(SystemExit):
+            quality.parse_args(["--loss-weight", bad])
+        assert f"{bad!r} is not a weighting" in capsys.readouterr().err

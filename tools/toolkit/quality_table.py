@@ -38,7 +38,10 @@ def row_method(key: str) -> tuple[str, str]:
 def label(key: str) -> str:
     """A row's label: ``"fgfi@auto"`` is FGFI with ``loss_weight="auto"``."""
     method, weighting = row_method(key)
-    return LABELS[method] + ("" if weighting == "config" else f", {weighting} weights")
+    if weighting == "config":
+        return LABELS[method]
+    name, _, ratio = weighting.partition(":")
+    return LABELS[method] + f", {name} weights" + (f" (target ratio {ratio})" if ratio else "")
 
 
 def bbox(summary: dict) -> dict:
