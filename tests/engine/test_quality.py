@@ -264,6 +264,17 @@ def test_a_cached_run_is_reused_only_for_the_same_model(tmp_path):
         == "model.teacher.weights"
     )
     assert model_difference(str(tmp_path), "configs/digits/retinanet_R18_fgfi.py", run)
+    # one checkpoint by two paths (a link) is the same teacher; two files with equal bytes are not
+    (tmp_path / "t.pth").write_bytes(b"x")
+    (tmp_path / "copy.pth").write_bytes(b"x")
+    os.symlink(tmp_path / "t.pth", tmp_path / "link.pth")
+    run = [f"model.teacher.weights={tmp_path / 't.pth'}"]
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(os.path.join(REPO, config)), run)
+    LazyConfig.save(cfg, str(tmp_path / "config.yaml"))
+    link = [f"model.teacher.weights={tmp_path / 'link.pth'}"]
+    assert model_difference(str(tmp_path), config, link) is None
+    copy = [f"model.teacher.weights={tmp_path / 'copy.pth'}"]
+    assert model_difference(str(tmp_path), config, copy) == "model.teacher.weights"
 
 
 def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):

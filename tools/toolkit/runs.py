@@ -60,7 +60,17 @@ def model_difference(out: str, config: str, overrides: list[str]) -> str | None:
         have = LazyConfig.load(saved).model
     want, have = _flat(OmegaConf.to_container(want)), _flat(OmegaConf.to_container(have))
     keys = sorted(set(want) | set(have))
-    return next((f"model.{k}" for k in keys if want.get(k) != have.get(k)), None)
+    return next((f"model.{k}" for k in keys if not _same(want.get(k), have.get(k))), None)
+
+
+def _same(a, b) -> bool:
+    """Equal values, or two paths of one existing file (a teacher's checkpoint reached through
+    a link or from another directory is the same teacher)."""
+    if a == b:
+        return True
+    if not (isinstance(a, str) and isinstance(b, str) and os.path.isfile(a) and os.path.isfile(b)):
+        return False
+    return os.path.samefile(a, b)
 
 
 def _flat(node, prefix: str = "") -> dict:
