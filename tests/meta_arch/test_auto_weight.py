@@ -168,7 +168,8 @@ def test_a_batch_without_boxes_in_the_window_is_measured_as_zero(teacher_ckpt, d
     _step(model, b, 1)
     w = auto.weight.item()
     assert auto.is_set and 0 < w < float("inf")
-    assert w == pytest.approx(AUTO_TARGET_RATIO * auto.det_sum.item() / auto.term_sum.item())
+    ratio = model.distillers[0].target_ratio  # FGFI's own default (tests/distillers/test_base)
+    assert w == pytest.approx(ratio * auto.det_sum.item() / auto.term_sum.item())
 
 
 def test_a_window_that_never_measures_a_gradient_stops_the_run(teacher_ckpt, digits_batch):

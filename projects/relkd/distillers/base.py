@@ -125,7 +125,9 @@ class Distiller(nn.Module):
             warm-up so that the terms' gradient norm on the student is ``target_ratio`` times
             the detection losses' (:mod:`relkd.distillers.auto_weight`), then frozen.
         warmup_iters: terms are multiplied by 0 (keys and graph kept) before this iteration.
-        target_ratio: with ``"auto"``, the distillation / detection gradient-norm ratio.
+        target_ratio: with ``"auto"``, the distillation / detection gradient-norm ratio;
+            ``None``: the class's ``default_target_ratio`` (:data:`AUTO_TARGET_RATIO` unless a
+            distiller measured another, as FGFI did).
         auto_window: with ``"auto"``, the iterations measured after the warm-up (the terms
             are multiplied by 0 meanwhile; each of them costs extra backward passes).
         per_term: with ``"auto"``, one weight per term (each term's gradient norm is
@@ -134,13 +136,15 @@ class Distiller(nn.Module):
     """
 
     name: str = "distiller"
+    # loss_weight="auto" without a target_ratio aims for this ratio (docs/distillers.md)
+    default_target_ratio: float = AUTO_TARGET_RATIO
 
     def __init__(
         self,
         *,
         loss_weight: float | str = 1.0,
         warmup_iters: int = 0,
-        target_ratio: float = AUTO_TARGET_RATIO,
+        target_ratio: float | None = None,
         auto_window: int = AUTO_WINDOW,
         per_term: bool = False,
     ):
@@ -156,6 +160,8 @@ class Distiller(nn.Module):
             check_nonnegative(owner, loss_weight=loss_weight)
             self.loss_weight = float(loss_weight)
         self.warmup_iters = check_whole_number(f"{owner}: warmup_iters", warmup_iters)
+        if target_ratio is None:
+            target_ratio = self.default_target_ratio
         self.target_ratio = check_range(owner, "target_ratio", target_ratio, 0, include_low=False)
         self.auto_window = check_whole_number(f"{owner}: auto_window", auto_window, 1)
         if not isinstance(per_term, bool):
