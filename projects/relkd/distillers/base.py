@@ -11,8 +11,9 @@ from torch import nn
 from .auto_weight import AutoWeight
 from .checks import check_nonnegative, check_range, check_whole_number
 
-# loss_weight="auto": the default distillation / detection gradient-norm ratio (see
-# docs/distillers.md, "loss_weight='auto'", for the measurements that chose it) and window
+# loss_weight="auto": the default distillation / detection gradient-norm ratio of a distiller
+# that does not set its own default_target_ratio (FGFI: 4), and the window; docs/distillers.md,
+# "loss_weight='auto'", gives the measurements that chose them
 AUTO_TARGET_RATIO = 0.8
 AUTO_WINDOW = 20
 
