@@ -47,6 +47,11 @@ from toolkit.quality_table import (  # noqa: F401 (welch_ci, label: tests)
     table,
     welch_ci,
 )
+from toolkit.quality_weights import (
+    row_keys,
+    weight_overrides,
+    weighting,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "projects"))
@@ -78,42 +83,6 @@ SCHEDULES = {
 # to start the longest runs first
 DETECTOR_COST = {"faster_rcnn": 2.0}
 METHOD_COST = {"drkd": 1.6, "drkd_hgd": 1.7, "kd_detr": 2.0, "baseline": 0.7, "teacher": 1.4}
-# --loss-weight: "config" keeps each config's hand weights; "auto" sets every distiller's
-# loss_weight="auto"; "code" restores the official code's weights where a digits config changed
-# them (docs/distillers.md, "digits_det weights"); HGD-R and FeatureMSE have no code weights
-# "auto:R" is "auto" with target_ratio R (a row of its own, e.g. "fgfi@auto:4")
-WEIGHTINGS = ("config", "auto", "code")
-
-
-def weighting(text: str) -> str:
-    """A ``--loss-weight`` value: one of :data:`WEIGHTINGS` or ``auto:R`` with a ratio R > 0."""
-    name, _, ratio = text.partition(":")
-    if text in WEIGHTINGS or (name == "auto" and ratio and _positive(ratio)):
-        return text
-    raise argparse.ArgumentTypeError(
-        f"{text!r} is not a weighting: use one of {', '.join(WEIGHTINGS)} or auto:R (R > 0, "
-        "the target ratio)"
-    )
-
-
-def _positive(text: str) -> bool:
-    try:
-        return float(text) > 0
-    except ValueError:
-        return False
-
-
-CODE_WEIGHTS = {
-    ("retinanet", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
-    ("retinanet", "fgfi_frcnn_teacher"): ("model.distillers.0.loss_weight=0.01",),
-    ("faster_rcnn", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
-    ("retinanet", "drkd"): (
-        "model.distillers.0.pr_weight=4e-3",
-        "model.distillers.0.ir_weight=5e-3",
-        "model.distillers.0.ins_weight=6e-3",
-    ),
-    ("dab_detr", "kd_detr"): ("model.distillers.0.cls_weight=1.0",),
-}
 # the published methods; FeatureMSE and DRKD + HGD-R run when named with --methods
 DEFAULT_METHODS = ("fgfi", "drkd", "hgd", "kd_detr")
 
@@ -263,36 +232,6 @@ def student_run(
         print(f"[quality] reusing {out}", flush=True)
         return load_summary(out)
     return train_run(config, out, overrides, "quality", threads)
-
-
-def weight_overrides(det: str, key: str, config: str) -> list[str]:
-    """The overrides that give the row ``key`` its weights (none for ``config`` weights)."""
-    from toolkit.runs import load_config
-
-    method, weighting = row_method(key)
-    if weighting == "code":
-        return list(CODE_WEIGHTS[(det, method)])
-    if weighting.startswith("auto"):
-        ratio = weighting.partition(":")[2]
-        out = []
-        for i in range(len(load_config(config).model.distillers)):
-            out.append(f"model.distillers.{i}.loss_weight=auto")
-            if ratio:
-                out.append(f"model.distillers.{i}.target_ratio={ratio}")
-        return out
-    return []
-
-
-def row_keys(det: str, method: str, weightings: list[str]) -> list[str]:
-    """The table rows of ``method`` on ``det``, one per weighting (``code`` only where the
-    code's weights differ from the config's)."""
-    keys = []
-    for w in weightings:
-        if w == "code" and (det, method) not in CODE_WEIGHTS:
-            print(f"[quality] {det} {method}: the config's weights are the code's", flush=True)
-            continue
-        keys.append(method if w == "config" else f"{method}@{w}")
-    return keys
 
 
 def cost(det: str, method: str, iters: int) -> float:

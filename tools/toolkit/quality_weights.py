@@ -1,0 +1,75 @@
+"""The weightings of ``tools/quality.py --loss-weight``: which overrides give a table row its
+loss weights, and which rows a method gets."""
+
+from __future__ import annotations
+
+import argparse
+
+from .quality_table import row_method
+
+# --loss-weight: "config" keeps each config's hand weights; "auto" sets every distiller's
+# loss_weight="auto"; "code" restores the official code's weights where a digits config changed
+# them (docs/distillers.md, "digits_det weights"); HGD-R and FeatureMSE have no code weights
+# "auto:R" is "auto" with target_ratio R (a row of its own, e.g. "fgfi@auto:4")
+WEIGHTINGS = ("config", "auto", "code")
+
+
+def weighting(text: str) -> str:
+    """A ``--loss-weight`` value: one of :data:`WEIGHTINGS` or ``auto:R`` with a ratio R > 0."""
+    name, _, ratio = text.partition(":")
+    if text in WEIGHTINGS or (name == "auto" and ratio and _positive(ratio)):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a weighting: use one of {', '.join(WEIGHTINGS)} or auto:R (R > 0, "
+        "the target ratio)"
+    )
+
+
+def _positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+CODE_WEIGHTS = {
+    ("retinanet", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
+    ("retinanet", "fgfi_frcnn_teacher"): ("model.distillers.0.loss_weight=0.01",),
+    ("faster_rcnn", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
+    ("retinanet", "drkd"): (
+        "model.distillers.0.pr_weight=4e-3",
+        "model.distillers.0.ir_weight=5e-3",
+        "model.distillers.0.ins_weight=6e-3",
+    ),
+    ("dab_detr", "kd_detr"): ("model.distillers.0.cls_weight=1.0",),
+}
+
+
+def weight_overrides(det: str, key: str, config: str) -> list[str]:
+    """The overrides that give the row ``key`` its weights (none for ``config`` weights)."""
+    from .runs import load_config
+
+    method, how = row_method(key)
+    if how == "code":
+        return list(CODE_WEIGHTS[(det, method)])
+    if how.startswith("auto"):
+        ratio = how.partition(":")[2]
+        out = []
+        for i in range(len(load_config(config).model.distillers)):
+            out.append(f"model.distillers.{i}.loss_weight=auto")
+            if ratio:
+                out.append(f"model.distillers.{i}.target_ratio={ratio}")
+        return out
+    return []
+
+
+def row_keys(det: str, method: str, weightings: list[str]) -> list[str]:
+    """The table rows of ``method`` on ``det``, one per weighting (``code`` only where the
+    code's weights differ from the config's)."""
+    keys = []
+    for w in weightings:
+        if w == "code" and (det, method) not in CODE_WEIGHTS:
+            print(f"[quality] {det} {method}: the config's weights are the code's", flush=True)
+            continue
+        keys.append(method if w == "config" else f"{method}@{w}")
+    return keys
