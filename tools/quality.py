@@ -41,10 +41,12 @@ from functools import cache, partial
 from toolkit.quality_table import (  # noqa: F401 (welch_ci, label: tests)
     CROSS_TEACHER,
     aggregate,
+    is_teacher,
     label,
     plot,
     row_method,
     table,
+    teacher_key,
     welch_ci,
 )
 from toolkit.quality_weights import (
@@ -280,7 +282,7 @@ def cross_teacher_iters(family: str, args) -> int:
     """Iterations of the teacher of another family (:data:`CROSS_TEACHER`): that family's config
     schedule (times ``--scale``), the teacher its digits config names, whatever the table's
     schedule (the CPU table's 1,000-iteration Faster R-CNN teacher is far weaker)."""
-    return round(SCHEDULES["full"][family][0] * args.scale)
+    return round(config_iters(f"configs/digits/{teacher_name(family)}.py") * args.scale)
 
 
 def cross_teacher_ckpt(family: str, args) -> str:
@@ -324,9 +326,7 @@ def plan(args) -> tuple[list, dict]:
             print(f"[quality] none of {args.methods} applies to {det}; skipped", flush=True)
             continue
         raw[det] = {"teacher": [None]}
-        raw[det].update(
-            {f"teacher_{CROSS_TEACHER[m]}": [None] for m in methods if m in CROSS_TEACHER}
-        )
+        raw[det].update({teacher_key(m): [None] for m in methods if m in CROSS_TEACHER})
         keys = [k for m in methods for k in row_keys(det, m, args.loss_weight)]
         for key in ("baseline", *keys):
             raw[det][key] = [None] * len(args.seeds)
@@ -348,10 +348,10 @@ def plan(args) -> tuple[list, dict]:
             )
         )
         for method in raw[det]:
-            if method.startswith("teacher_"):
-                family = method[len("teacher_") :]
-                jobs.append(cross_teacher_job(family, args, raw[det][method], set(raw)))
-            if method.startswith("teacher"):
+            if is_teacher(method):
+                if method != "teacher":  # teacher_<family>: the teacher of another family
+                    family = method[len("teacher_") :]
+                    jobs.append(cross_teacher_job(family, args, raw[det][method], set(raw)))
                 continue
             family = CROSS_TEACHER.get(row_method(method)[0])
             t_key = f"{family}/teacher@config" if family else f"{det}/teacher"

@@ -29,6 +29,12 @@ def teacher_key(key: str) -> str:
     return f"teacher_{family}" if family else "teacher"
 
 
+def is_teacher(key: str) -> bool:
+    """Whether a row is a teacher's (``teacher``, or ``teacher_<family>`` of :func:`teacher_key`):
+    one run, no gain over the baseline."""
+    return key == "teacher" or key.startswith("teacher_")
+
+
 def row_method(key: str) -> tuple[str, str]:
     """``(method, weighting)`` of a table row's key: ``"fgfi"`` or ``"fgfi@auto"``."""
     method, _, weighting = key.partition("@")
@@ -101,7 +107,7 @@ def table(results: dict) -> str:
         base = rows["baseline"]
         for key, agg in rows.items():
             gain = gap = ci = None
-            if not key.startswith("teacher") and key != "baseline" and agg["AP"] is not None:
+            if not is_teacher(key) and key != "baseline" and agg["AP"] is not None:
                 teacher = rows[teacher_key(key)]["AP"]
                 gain = agg["AP"] - base["AP"]
                 if teacher is not None and teacher - base["AP"] > 0:
@@ -129,10 +135,7 @@ def plot(results: dict, path: str) -> None:
     for ax, (det, rows) in zip(axes[0], results.items()):
         keys = list(rows)
         means = [rows[k]["AP"] or 0.0 for k in keys]
-        colors = [
-            "#555" if k.startswith("teacher") else "#999" if k == "baseline" else "#3a7"
-            for k in keys
-        ]
+        colors = ["#555" if is_teacher(k) else "#999" if k == "baseline" else "#3a7" for k in keys]
         ax.bar(range(len(keys)), means, color=colors)
         for i, k in enumerate(keys):  # every seed as a dot
             ax.plot([i] * len(rows[k]["AP_all"]), rows[k]["AP_all"], "k.", ms=8)
