@@ -296,8 +296,11 @@ def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):
     ]
     fgfi = "configs/digits/retinanet_R18_fgfi.py"
     assert quality.weight_overrides("retinanet", "fgfi", fgfi) == []
+    # a plain auto row names the class default it trains with (FGFI 4, the others 0.8), so a
+    # run cached at another default is not reused
     assert quality.weight_overrides("retinanet", "fgfi@auto", fgfi) == [
-        "model.distillers.0.loss_weight=auto"
+        "model.distillers.0.loss_weight=auto",
+        "model.distillers.0.target_ratio=4.0",
     ]
     assert quality.weight_overrides("retinanet", "fgfi@code", fgfi) == [
         "model.distillers.0.loss_weight=0.01"
@@ -305,7 +308,9 @@ def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):
     drkd = "configs/digits/retinanet_R18_drkd_hgd.py"  # two distillers, both set to auto
     assert quality.weight_overrides("retinanet", "drkd_hgd@auto", drkd) == [
         "model.distillers.0.loss_weight=auto",
+        "model.distillers.0.target_ratio=0.8",
         "model.distillers.1.loss_weight=auto",
+        "model.distillers.1.target_ratio=0.8",
     ]
     assert "FGFI, auto weights" in quality.table(
         {

@@ -55,12 +55,25 @@ def weight_overrides(det: str, key: str, config: str) -> list[str]:
     if how.startswith("auto"):
         ratio = how.partition(":")[2]
         out = []
-        for i in range(len(load_config(config).model.distillers)):
+        for i, distiller in enumerate(load_config(config).model.distillers):
             out.append(f"model.distillers.{i}.loss_weight=auto")
-            if ratio:
-                out.append(f"model.distillers.{i}.target_ratio={ratio}")
+            # a plain "auto" row names the ratio it trains with, so the run's saved config
+            # records it and a later change of a class default trains the row again instead
+            # of reusing a run made at the old ratio
+            out.append(f"model.distillers.{i}.target_ratio={ratio or target_ratio(distiller)}")
         return out
     return []
+
+
+def target_ratio(distiller) -> float:
+    """The target ratio of ``loss_weight="auto"`` for a distiller's config node: its own
+    ``target_ratio`` if set, else its class's ``default_target_ratio``."""
+    from detectron2.utils.registry import locate
+
+    if distiller.get("target_ratio") is not None:
+        return float(distiller.target_ratio)
+    cls = distiller["_target_"]
+    return float((locate(cls) if isinstance(cls, str) else cls).default_target_ratio)
 
 
 def row_keys(det: str, method: str, weightings: list[str]) -> list[str]:
