@@ -11,7 +11,8 @@ Welch's t over seeds, whether that interval excludes 0, the fraction of the teac
 recovered, s/iter) and
 ``quality_ap.png`` (AP per method). A run whose ``summary.json`` exists for the same schedule,
 and whose saved model config equals what its config builds now, is reused, so an interrupted
-invocation continues where it stopped and a changed config trains again.
+invocation continues where it stopped and a changed config trains again (an ``auto`` row
+names its target ratio, so a changed class default trains it again too).
 
 The default schedule, ``cpu``, finishes within 2 hours on a 2-core CPU with ``--jobs 2`` and
 the default three seeds (RetinaNet and Faster R-CNN; 84 min measured); ``full`` is the digits
