@@ -105,10 +105,12 @@ def test_requirements_from_the_earlier_dict_form():
 def test_auto_aims_for_each_distillers_measured_default_ratio():
     from relkd.distillers.base import AUTO_TARGET_RATIO
 
-    # FGFI's imitation term gained most near 4 on digits_det, the others near 0.8
+    # on digits_det FGFI's imitation term gained most near 4, HGD-R matched its hand weights at
+    # 0.1 (at 0.8 it fell below them on Faster R-CNN), DRKD did best near 0.8
     assert FGFI(loss_weight="auto").target_ratio == 4.0
+    assert HGD(loss_weight="auto").target_ratio == 0.1
     assert AUTO_TARGET_RATIO == 0.8
-    for cls in (DRKD, HGD, FeatureMSE):
+    for cls in (DRKD, FeatureMSE):
         assert cls(loss_weight="auto").target_ratio == AUTO_TARGET_RATIO
     # a ratio given by the user wins, including one equal to another class's default
     assert FGFI(loss_weight="auto", target_ratio=0.8).target_ratio == 0.8

@@ -306,11 +306,12 @@ def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):
         "model.distillers.0.loss_weight=0.01"
     ]
     drkd = "configs/digits/retinanet_R18_drkd_hgd.py"  # two distillers, both set to auto
+    # each distiller its own class default: DRKD 0.8, HGD-R 0.1
     assert quality.weight_overrides("retinanet", "drkd_hgd@auto", drkd) == [
         "model.distillers.0.loss_weight=auto",
         "model.distillers.0.target_ratio=0.8",
         "model.distillers.1.loss_weight=auto",
-        "model.distillers.1.target_ratio=0.8",
+        "model.distillers.1.target_ratio=0.1",
     ]
     assert "FGFI, auto weights" in quality.table(
         {

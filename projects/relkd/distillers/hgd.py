@@ -58,8 +58,12 @@ class HGD(Distiller):
         warmup_iters: terms are 0 before this iteration.
         name: loss-key prefix.
         **weighting: ``target_ratio``, ``auto_window``, ``per_term`` of :class:`Distiller`,
-            read with ``loss_weight="auto"``.
+            read with ``loss_weight="auto"`` (HGD-R's default ratio is 0.1, not 0.8: on
+            digits_det it matched the hand weights on both CNN detectors, where 0.8 fell below
+            them on Faster R-CNN; docs/distillers.md).
     """
+
+    default_target_ratio = 0.1
 
     def __init__(
         self,
