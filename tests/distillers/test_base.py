@@ -2,7 +2,7 @@
 
 import pytest
 
-from relkd.distillers import DRKD, FGFI, HGD, FeatureMSE, Requirements
+from relkd.distillers import DRKD, FGFI, HGD, KDDETR, FeatureMSE, Requirements
 
 
 @pytest.mark.parametrize(
@@ -105,10 +105,12 @@ def test_requirements_from_the_earlier_dict_form():
 def test_auto_aims_for_each_distillers_measured_default_ratio():
     from relkd.distillers.base import AUTO_TARGET_RATIO
 
-    # on digits_det FGFI's imitation term gained most near 4, HGD-R matched its hand weights at
-    # 0.1 (at 0.8 it fell below them on Faster R-CNN), DRKD did best near 0.8
+    # on digits_det FGFI's imitation term gained most near 4 and KD-DETR near the code's 4.5,
+    # HGD-R matched its hand weights at 0.1 (at 0.8 it fell below them on Faster R-CNN), DRKD
+    # did best near 0.8
     assert FGFI(loss_weight="auto").target_ratio == 4.0
     assert HGD(loss_weight="auto").target_ratio == 0.1
+    assert KDDETR(loss_weight="auto").target_ratio == 4.0
     assert AUTO_TARGET_RATIO == 0.8
     for cls in (DRKD, FeatureMSE):
         assert cls(loss_weight="auto").target_ratio == AUTO_TARGET_RATIO

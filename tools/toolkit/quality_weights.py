@@ -9,7 +9,8 @@ from .quality_table import row_method
 
 # --loss-weight: "config" keeps each config's hand weights; "auto" sets every distiller's
 # loss_weight="auto"; "code" restores the official code's weights where a digits config changed
-# them (docs/distillers.md, "digits_det weights"); HGD-R and FeatureMSE have no code weights
+# them (docs/distillers.md, "digits_det weights"); HGD-R and FeatureMSE have no code weights, and
+# the configs of DRKD on Faster R-CNN and of KD-DETR use the code's
 # "auto:R" is "auto" with target_ratio R (a row of its own, e.g. "fgfi@auto:4")
 WEIGHTINGS = ("config", "auto", "code")
 
@@ -41,7 +42,6 @@ CODE_WEIGHTS = {
         "model.distillers.0.ir_weight=5e-3",
         "model.distillers.0.ins_weight=6e-3",
     ),
-    ("dab_detr", "kd_detr"): ("model.distillers.0.cls_weight=1.0",),
 }
 
 

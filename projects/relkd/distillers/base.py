@@ -12,8 +12,8 @@ from .auto_weight import AutoWeight
 from .checks import check_nonnegative, check_range, check_whole_number
 
 # loss_weight="auto": the default distillation / detection gradient-norm ratio of a distiller
-# that does not set its own default_target_ratio (FGFI 4, HGD-R 0.1), and the window;
-# docs/distillers.md, "loss_weight='auto'", gives the measurements that chose them
+# that does not set its own default_target_ratio (FGFI and KD-DETR 4, HGD-R 0.1), and the
+# window; docs/distillers.md, "loss_weight='auto'", gives the measurements that chose them
 AUTO_TARGET_RATIO = 0.8
 AUTO_WINDOW = 20
 
@@ -128,7 +128,7 @@ class Distiller(nn.Module):
         warmup_iters: terms are multiplied by 0 (keys and graph kept) before this iteration.
         target_ratio: with ``"auto"``, the distillation / detection gradient-norm ratio;
             ``None``: the class's ``default_target_ratio`` (:data:`AUTO_TARGET_RATIO` unless a
-            distiller measured another, as FGFI and HGD-R did).
+            distiller measured another, as FGFI, HGD-R and KD-DETR did).
         auto_window: with ``"auto"``, the iterations measured after the warm-up (the terms
             are multiplied by 0 meanwhile; each of them costs extra backward passes).
         per_term: with ``"auto"``, one weight per term (each term's gradient norm is
