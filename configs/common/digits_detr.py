@@ -21,6 +21,7 @@ from relkd.engine.optim import guarded
 from relkd.engine.schedules import multistep_with_warmup, prefix_lr_factor
 
 from .digits_train import train_settings as _base_settings
+from .models.digits import faster_rcnn, retinanet
 
 lr_multiplier = L(multistep_with_warmup)(max_iter="${train.max_iter}", warmup_iters=200)
 
@@ -42,3 +43,15 @@ def train_settings(output_dir: str, max_iter: int, depth: int):
     train = _base_settings(output_dir, max_iter)
     train.init_checkpoint = BACKBONES[depth]
     return train
+
+
+def on_frozen_fpn(model, optimizer, train, detector: str, depth: int, source: str) -> None:
+    """Give a DAB-DETR config the frozen FPN p3 (stride 8) of the digits ``detector``
+    (``"retinanet"`` or ``"faster_rcnn"``) ResNet-``depth`` trained in ``source``, initialised
+    from its ``model_final.pth`` (its ``backbone.*`` keys are the DAB-DETR's)."""
+    # ResNet (width 32) + FPN p2-p6, 64 channels
+    model.backbone = {"retinanet": retinanet, "faster_rcnn": faster_rcnn}[detector](depth).backbone
+    model.backbone.bottom_up.freeze_at = 5  # every stage frozen, BN frozen
+    model.in_feature = "p3"
+    optimizer.params.lr_factor_func = partial(prefix_lr_factor, prefix="backbone.", factor=0.0)
+    train.init_checkpoint = f"{source}/model_final.pth"

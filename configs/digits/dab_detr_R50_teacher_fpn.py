@@ -10,27 +10,10 @@ model's; the RetinaNet head's are left out). A linear probe reads the digit clas
 centre token from p3 better than from res3 (BENCHMARKS.md, "DAB-DETR teacher levers").
 """
 
-from functools import partial
-
-from relkd.engine.schedules import prefix_lr_factor
-
-from ..common.models.digits import faster_rcnn, retinanet
+from ..common.digits_detr import on_frozen_fpn
 from .dab_detr_R50_teacher import dataloader, lr_multiplier, model, optimizer, train
 
-
-def _on_frozen_fpn(model, optimizer, train, detector: str, depth: int, source: str) -> None:
-    """Give a DAB-DETR config the frozen FPN p3 of the digits ``detector`` (``"retinanet"`` or
-    ``"faster_rcnn"``) ResNet-``depth`` trained in ``source``, initialised from its
-    ``model_final.pth``."""
-    # ResNet (width 32) + FPN p2-p6, 64 channels
-    model.backbone = {"retinanet": retinanet, "faster_rcnn": faster_rcnn}[detector](depth).backbone
-    model.backbone.bottom_up.freeze_at = 5  # every stage frozen, BN frozen
-    model.in_feature = "p3"
-    optimizer.params.lr_factor_func = partial(prefix_lr_factor, prefix="backbone.", factor=0.0)
-    train.init_checkpoint = f"{source}/model_final.pth"
-
-
-_on_frozen_fpn(model, optimizer, train, "retinanet", 50, "output/digits/retinanet_R50_teacher")
+on_frozen_fpn(model, optimizer, train, "retinanet", 50, "output/digits/retinanet_R50_teacher")
 train.max_iter = 7000  # 28 min at two threads on the 2-core CPU
 train.checkpointer.period = 3500
 train.output_dir = "output/digits/dab_detr_R50_teacher_fpn"

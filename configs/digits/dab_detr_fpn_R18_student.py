@@ -11,8 +11,8 @@ model's; the RPN's and box head's are left out). Transformer, schedule and optim
 of `dab_detr_R18_student.py`.
 """
 
+from ..common.digits_detr import on_frozen_fpn
 from .dab_detr_R18_student import dataloader, lr_multiplier, model, optimizer, train
-from .dab_detr_R50_teacher_fpn import _on_frozen_fpn
 
-_on_frozen_fpn(model, optimizer, train, "faster_rcnn", 18, "output/digits/faster_rcnn_R18_student")
+on_frozen_fpn(model, optimizer, train, "faster_rcnn", 18, "output/digits/faster_rcnn_R18_student")
 train.output_dir = "output/digits/dab_detr_fpn_R18_student"
