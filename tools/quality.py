@@ -167,32 +167,15 @@ def teacher_dir(det: str, args, iters: int) -> str:
 
 def teacher_run(det: str, args, iters: int, extra: tuple = (), threads=None) -> dict:
     """Train (or reuse) the teacher into :func:`teacher_dir`; return its summary."""
-    from toolkit.runs import load_summary, train_run
+    from toolkit.runs import is_cached, load_summary, train_run
 
     out = teacher_dir(det, args, iters)
     config = f"configs/digits/{teacher_name(det)}.py"
     overrides = [f"train.max_iter={iters}", f"train.device={args.device}", *extra]
-    if not args.retrain and _cached(out, iters, config, overrides):
+    if not args.retrain and is_cached(out, iters, config, overrides, "quality"):
         print(f"[quality] reusing the teacher {out}", flush=True)
         return load_summary(out)
     return train_run(config, out, overrides, "quality", threads)
-
-
-def _cached(out: str, iters: int, config: str, overrides: list[str]) -> bool:
-    """Whether ``out`` holds a finished run of ``iters`` iterations whose model is the one
-    ``config`` with ``overrides`` builds now (a changed weight or argument means a rerun)."""
-    from toolkit.runs import model_difference
-
-    path = os.path.join(out, "summary.json")
-    if not (os.path.isfile(path) and os.path.isfile(os.path.join(out, "model_final.pth"))):
-        return False
-    with open(path) as f:
-        if json.load(f).get("iterations") != iters:
-            return False
-    changed = model_difference(out, config, overrides)
-    if changed:
-        print(f"[quality] {out}: {changed} differs from {config}; training it again", flush=True)
-    return changed is None
 
 
 def warmup_overrides(config: str, iters: int) -> list[str]:
@@ -220,7 +203,7 @@ def student_run(
     extra: tuple = (),
     threads: int | None = None,
 ) -> dict:
-    from toolkit.runs import load_summary, train_run
+    from toolkit.runs import is_cached, load_summary, train_run
 
     key, method = method, row_method(method)[0]  # a row's key: "fgfi" or "fgfi@auto"
     name = f"{det}_R18_student" if method == "baseline" else f"{det}_R18_{method}"
@@ -231,7 +214,7 @@ def student_run(
         overrides.append(f"model.teacher.weights={ckpt}")
     overrides += warmup_overrides(config, iters) + weight_overrides(det, key, config)
     overrides += list(extra)
-    if not args.retrain and _cached(out, iters, config, overrides):
+    if not args.retrain and is_cached(out, iters, config, overrides, "quality"):
         print(f"[quality] reusing {out}", flush=True)
         return load_summary(out)
     return train_run(config, out, overrides, "quality", threads)

@@ -63,6 +63,21 @@ def model_difference(out: str, config: str, overrides: list[str]) -> str | None:
     return next((f"model.{k}" for k in keys if not _same(want.get(k), have.get(k))), None)
 
 
+def is_cached(out: str, iters: int, config: str, overrides: list[str], tag: str = "relkd") -> bool:
+    """Whether ``out`` holds a finished run of ``iters`` iterations whose model is the one
+    ``config`` with ``overrides`` builds now (a changed weight or argument means a rerun; the
+    reason is printed, prefixed with ``tag``)."""
+    path = os.path.join(out, "summary.json")
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(out, "model_final.pth"))):
+        return False
+    if load_summary(out).get("iterations") != iters:
+        return False
+    changed = model_difference(out, config, overrides)
+    if changed:
+        print(f"[{tag}] {out}: {changed} differs from {config}; training it again", flush=True)
+    return changed is None
+
+
 def _same(a, b) -> bool:
     """Equal values, or two paths of one existing file (a teacher's checkpoint reached through
     a link or from another directory is the same teacher)."""
