@@ -217,3 +217,40 @@ def test_a_student_without_fpn_is_told_about_the_levels_not_only_num_nodes():
     d = DRKD(pixel_levels=["res4"], num_nodes=[8])  # the fix the message gives
     d.setup(shapes, shapes, anchor_levels=["res4"])
     assert d.instance_levels == ["res4"]
+
+
+def test_frozen_teacher_side_same_losses_and_student_gradients_no_teacher_side_training():
+    # teacher_side="frozen" computes the same losses from the same weights; the student side
+    # gets the same gradients (the teacher-side outputs are constants for it either way); the
+    # teacher-side modules get none and are not trainable, so no optimizer takes them
+    f, t = _feats(4, 0), _feats(4, 1)
+    runs = {}
+    for side in ("trainable", "frozen"):
+        torch.manual_seed(0)
+        d = DRKD(num_nodes=(4, 4, 8), teacher_side=side, generator=torch.Generator().manual_seed(5))
+        d.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+        s = {k: v.clone().requires_grad_() for k, v in f.items()}
+        out = d(_inputs(s, t, BOXES))
+        sum(out.values()).backward()
+        runs[side] = (d, out, s)
+    (dt, ot, st), (df, of, sf) = runs["trainable"], runs["frozen"]
+    for k in ot:
+        assert of[k].item() == ot[k].item()  # the same computation in both modes
+    # the backward graphs differ (no teacher-side nodes when frozen), so autograd may sum a
+    # gradient's contributions in another order: equal to rounding, not bitwise
+    for lv in LEVELS:
+        torch.testing.assert_close(sf[lv].grad, st[lv].grad, rtol=1e-5, atol=1e-7)
+    teacher_side = [*df.teacher_glore.parameters(), *df.teacher_relation.parameters()]
+    assert teacher_side and all(not p.requires_grad and p.grad is None for p in teacher_side)
+    assert all(
+        p.grad is not None
+        for p in (*dt.teacher_glore.parameters(), *dt.teacher_relation.parameters())
+    )
+    trainable = {id(p) for p in df.parameters() if p.requires_grad}
+    assert trainable == {id(p) for p in df.parameters()} - {id(p) for p in teacher_side}
+    student_side = dict(df.named_parameters())
+    for name, p in dt.named_parameters():
+        if not name.startswith(("teacher_glore", "teacher_relation")):
+            torch.testing.assert_close(student_side[name].grad, p.grad, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="teacher_side must be one of .* got 'fixed'"):
+        DRKD(teacher_side="fixed")

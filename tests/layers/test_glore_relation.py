@@ -18,6 +18,41 @@ def test_glore_shape_and_identity_with_zero_bn():
     assert torch.equal(g(x), x)
 
 
+def glore_as_defined(g, x):
+    """The unit in its definition's order, through its own modules: states and projection
+    ``(B, 2m, L)``, ``(B, m, L)``, node mixing, state update, back-projection, ``conv_extend``."""
+    b, c, h, w = x.shape
+    states = g.conv_state(x).flatten(2)
+    proj = g.conv_proj(x).flatten(2)
+    v = states @ proj.transpose(1, 2)  # (B, 2m, m)
+    v = g.node_conv(v.transpose(1, 2)).transpose(1, 2) + v
+    z = g.state_conv(torch.relu(v))
+    y = (z @ proj).view(b, -1, h, w)
+    return x + g.bn(g.conv_extend(y))
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 5, 7, 3), (1, 4, 9, 2, 8), (3, 5, 1, 1, 2)])
+def test_glore_regrouped_products_equal_the_definition(shape):
+    # forward() regroups the products (docs of GloRe.forward); in float64 the two orders agree
+    # to rounding, in values and in every gradient, for m below, equal to and above C
+    b, c, h, w, m = shape
+    torch.manual_seed(0)
+    g = GloRe(c, m).double().train()
+    with torch.no_grad():  # non-trivial BN affine and biases
+        g.bn.weight.uniform_(0.5, 1.5)
+        g.bn.bias.uniform_(-1, 1)
+    x = torch.randn(b, c, h, w, dtype=torch.float64, requires_grad=True)
+    wanted, got = glore_as_defined(g, x), g(x)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, wanted, rtol=1e-10, atol=1e-10)
+    seed = torch.randn_like(wanted)
+    inputs = [x, *g.parameters()]
+    g_want = torch.autograd.grad((wanted * seed).sum(), inputs)
+    g_got = torch.autograd.grad((got * seed).sum(), inputs)
+    for a, e in zip(g_got, g_want):
+        torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-10)
+
+
 def test_glore_fp32_inside_bf16_autocast():
     g = GloRe(8, 2)
     x = torch.randn(1, 8, 4, 4, dtype=torch.bfloat16)

@@ -25,6 +25,7 @@ from .base import Distiller, DistillInputs, Requirements
 from .checks import check_choice, check_nonnegative, check_whole_number, names_list
 
 DEFAULT_NODES = (64, 64, 256, 256, 256)
+TEACHER_SIDES = ("trainable", "frozen")
 
 
 class DRKD(Distiller):
@@ -46,6 +47,10 @@ class DRKD(Distiller):
         warmup_iters: every term is 0 before this iteration.
         generator: ``torch.Generator`` for the relation filters.
         name: loss-key prefix.
+        teacher_side: ``"trainable"`` (the code: the teacher-side GloRe and relation modules
+            train with the student) or ``"frozen"`` (they keep their initial weights and run
+            without autograd: no backward through them and no optimizer state for them, a
+            cheaper step; not the published method, measured in BENCHMARKS.md).
         **weighting: ``target_ratio``, ``auto_window``, ``per_term`` of :class:`Distiller`,
             read with ``loss_weight="auto"``.
     """
@@ -66,11 +71,13 @@ class DRKD(Distiller):
         warmup_iters: int = 0,
         generator: torch.Generator | None = None,
         name: str = "drkd",
+        teacher_side: str = "trainable",
         **weighting,
     ):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
         check_choice("DRKD", "norm", norm, NORMS)
         check_choice("DRKD", "relation_filter", relation_filter, RELATION_FILTERS)
+        check_choice("DRKD", "teacher_side", teacher_side, TEACHER_SIDES)
         check_nonnegative("DRKD", pr_weight=pr_weight, ir_weight=ir_weight, ins_weight=ins_weight)
         roi_size = check_whole_number("DRKD: roi_size", roi_size, 1)
         self.pixel_levels = names_list("DRKD", "pixel_levels", pixel_levels)
@@ -82,6 +89,7 @@ class DRKD(Distiller):
         self.weights = {"pixel": pr_weight, "relation": ir_weight, "instance": ins_weight}
         self.generator = generator
         self.name = name
+        self.teacher_side = teacher_side
 
     def terms(self) -> list[str]:
         return ["pixel", "relation", "instance"]
@@ -137,12 +145,21 @@ class DRKD(Distiller):
         self.teacher_relation = nn.ModuleDict({lv: relation(ct[lv]) for lv in inst})
         self.relation_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in inst})
         self.instance_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in inst})
+        if self.teacher_side == "frozen":
+            # before the optimizer is built: detectron2's parameter groups skip these
+            for p in (*self.teacher_glore.parameters(), *self.teacher_relation.parameters()):
+                p.requires_grad_(False)
+
+    def _teacher_grad(self):
+        """Autograd for the teacher-side modules: on when they train, off when frozen."""
+        return torch.set_grad_enabled(self.teacher_side == "trainable" and torch.is_grad_enabled())
 
     def pixel_loss(self, inputs: DistillInputs) -> torch.Tensor:
         total = 0.0
         for lv in self.pixel_levels:
             s = self.pixel_adapt[lv](self.student_glore[lv](inputs.student_features[lv]))
-            t = self.teacher_glore[lv](inputs.teacher_features[lv])
+            with self._teacher_grad():
+                t = self.teacher_glore[lv](inputs.teacher_features[lv])
             total = total + feature_distance(s, match_size(t, s.shape[-2:]), self.norm)
         return total / (len(self.pixel_levels) if self.norm == "mse" else 1)
 
@@ -173,7 +190,8 @@ class DRKD(Distiller):
             rt = self.pool(inputs.teacher_features[lv], boxes, lv)  # (N, C_t, r, r)
             ins_total = ins_total + self._per_image(self.instance_adapt[lv](rs), rt, counts)
             zs = self._relate(self.student_relation[lv], rs, counts)
-            zt = self._relate(self.teacher_relation[lv], rt, counts)
+            with self._teacher_grad():
+                zt = self._relate(self.teacher_relation[lv], rt, counts)
             rel_total = rel_total + self._per_image(self.relation_adapt[lv](zs), zt, counts)
             n_terms += sum(c > 0 for c in counts)
         if self.norm == "mse":
