@@ -140,7 +140,12 @@ def test_weights_scale_terms_and_mse_form():
     a.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
     b = DRKD(num_nodes=(4, 4, 8), relation_filter="none", pr_weight=2e-3, ins_weight=0).eval()
     b.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
-    b.load_state_dict(a.state_dict())
+    # ins_weight=0: b builds no instance adapters, the one thing of a's it lacks
+    skipped = b.load_state_dict(a.state_dict(), strict=False)
+    assert not skipped.missing_keys
+    assert skipped.unexpected_keys and all(
+        k.startswith("instance_adapt.") for k in skipped.unexpected_keys
+    )
     oa, ob = a(_inputs(f, t, BOXES)), b(_inputs(f, t, BOXES))
     assert ob["loss_drkd_pixel"].item() == pytest.approx(2 * oa["loss_drkd_pixel"].item(), rel=1e-5)
     assert ob["loss_drkd_instance"].item() == 0.0
@@ -254,3 +259,40 @@ def test_frozen_teacher_side_same_losses_and_student_gradients_no_teacher_side_t
             torch.testing.assert_close(student_side[name].grad, p.grad, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="teacher_side must be one of .* got 'fixed'"):
         DRKD(teacher_side="fixed")
+
+
+def test_a_zero_weight_term_is_not_computed_and_builds_nothing():
+    # the released single-stage variant (pixel and instance weights 0): no GloRe unit and no
+    # instance adapter is built, only the instance levels are asked for, the skipped terms
+    # are exact zeros and the relation term is the full model's
+    f, t = _feats(4, 0), _feats(4, 1)
+    full = DRKD(num_nodes=(4, 4, 8), generator=torch.Generator().manual_seed(2))
+    full.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    rel = DRKD(num_nodes=(4, 4, 8), pr_weight=0, ins_weight=0)
+    rel.generator = torch.Generator().manual_seed(2)
+    rel.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    assert rel.requirements().student == ("p3", "p4") == rel.requirements().teacher
+    assert not any(
+        len(m) for m in (rel.student_glore, rel.teacher_glore, rel.pixel_adapt, rel.instance_adapt)
+    )
+    skipped = rel.load_state_dict(full.state_dict(), strict=False)
+    assert not skipped.missing_keys
+    assert {k.split(".")[0] for k in skipped.unexpected_keys} == {
+        "student_glore",
+        "teacher_glore",
+        "pixel_adapt",
+        "instance_adapt",
+    }
+    s = {k: v.clone().requires_grad_() for k, v in f.items()}
+    want, got = full.eval()(_inputs(f, t, BOXES)), rel.eval()(_inputs(s, t, BOXES))
+    assert got["loss_drkd_relation"].item() == pytest.approx(
+        want["loss_drkd_relation"].item(), rel=1e-6
+    )
+    assert got["loss_drkd_pixel"].item() == 0.0 == got["loss_drkd_instance"].item()
+    sum(got.values()).backward()
+    assert s["p5"].grad is None and s["p3"].grad.abs().sum() > 0
+    nothing = DRKD(num_nodes=(4, 4, 8), pr_weight=0, ir_weight=0, ins_weight=0)
+    nothing.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
+    assert not list(nothing.parameters()) and nothing.requirements().student == ()
+    out = nothing(_inputs(f, t, BOXES))
+    assert all(v.item() == 0.0 for v in out.values()) and len(out) == 3

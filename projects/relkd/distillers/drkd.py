@@ -94,8 +94,16 @@ class DRKD(Distiller):
     def terms(self) -> list[str]:
         return ["pixel", "relation", "instance"]
 
+    def active(self, term: str) -> bool:
+        """Whether ``term`` (``"pixel"``, ``"relation"``, ``"instance"``) reaches the loss: a
+        term whose weight is 0 is not computed and its modules are not built (the released
+        single-stage variant keeps only the relation term)."""
+        return self.weights[term] > 0
+
     def required_features(self) -> Requirements:
-        names = sorted(set(self.pixel_levels or []) | set(self.instance_levels or []))
+        pixel = set(self.pixel_levels or []) if self.active("pixel") else set()
+        pooled = self.active("relation") or self.active("instance")
+        names = sorted(pixel | (set(self.instance_levels or []) if pooled else set()))
         return Requirements(student=names, teacher=names)
 
     def resolve(self, anchor_levels: list[str]) -> None:
@@ -127,24 +135,20 @@ class DRKD(Distiller):
         cs = {lv: student_shapes[lv].channels for lv in self.strides}
         ct = {lv: teacher_shapes[lv].channels for lv in self.strides}
         k = self.roi_size**2
-        self.student_glore = nn.ModuleDict(
-            {lv: GloRe(cs[lv], m) for lv, m in zip(self.pixel_levels, self.num_nodes)}
-        )
-        self.teacher_glore = nn.ModuleDict(
-            {lv: GloRe(ct[lv], m) for lv, m in zip(self.pixel_levels, self.num_nodes)}
-        )
-        self.pixel_adapt = nn.ModuleDict(
-            {lv: conv_adapter(cs[lv], ct[lv]) for lv in self.pixel_levels}
-        )
+        nodes = dict(zip(self.pixel_levels, self.num_nodes)) if self.active("pixel") else {}
+        self.student_glore = nn.ModuleDict({lv: GloRe(cs[lv], m) for lv, m in nodes.items()})
+        self.teacher_glore = nn.ModuleDict({lv: GloRe(ct[lv], m) for lv, m in nodes.items()})
+        self.pixel_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in nodes})
 
         def relation(c):
             return InstanceRelation(c * k, self.relation_filter, generator=self.generator)
 
-        inst = self.instance_levels
-        self.student_relation = nn.ModuleDict({lv: relation(cs[lv]) for lv in inst})
-        self.teacher_relation = nn.ModuleDict({lv: relation(ct[lv]) for lv in inst})
-        self.relation_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in inst})
-        self.instance_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in inst})
+        rel = self.instance_levels if self.active("relation") else []
+        ins = self.instance_levels if self.active("instance") else []
+        self.student_relation = nn.ModuleDict({lv: relation(cs[lv]) for lv in rel})
+        self.teacher_relation = nn.ModuleDict({lv: relation(ct[lv]) for lv in rel})
+        self.relation_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in rel})
+        self.instance_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in ins})
         if self.teacher_side == "frozen":
             # before the optimizer is built: detectron2's parameter groups skip these
             for p in (*self.teacher_glore.parameters(), *self.teacher_relation.parameters()):
@@ -155,6 +159,8 @@ class DRKD(Distiller):
         return torch.set_grad_enabled(self.teacher_side == "trainable" and torch.is_grad_enabled())
 
     def pixel_loss(self, inputs: DistillInputs) -> torch.Tensor:
+        if not self.active("pixel"):
+            return self._zero(inputs)
         total = 0.0
         for lv in self.pixel_levels:
             s = self.pixel_adapt[lv](self.student_glore[lv](inputs.student_features[lv]))
@@ -177,26 +183,40 @@ class DRKD(Distiller):
     def instance_losses(self, inputs: DistillInputs) -> tuple[torch.Tensor, torch.Tensor]:
         boxes = [inst.gt_boxes.tensor for inst in inputs.gt_instances]
         counts = [len(b) for b in boxes]
+        relate, imitate = self.active("relation"), self.active("instance")
+        if not (relate or imitate):
+            return self._zero(inputs), self._zero(inputs)
         if sum(counts) == 0:
             # no GT in the batch: an exact 0 that still touches every instance-side parameter,
             # so DDP (find_unused_parameters=False) sees the same graph on every rank
             inst = (self.student_relation, self.teacher_relation, self.relation_adapt)
-            rel = sum(p.sum() for m in inst for p in m.parameters()) * 0.0
-            ins = sum(p.sum() for p in self.instance_adapt.parameters()) * 0.0
+            zero = self._zero(inputs)
+            rel = zero + sum(p.sum() for m in inst for p in m.parameters()) * 0.0
+            ins = zero + sum(p.sum() for p in self.instance_adapt.parameters()) * 0.0
             return rel, ins
         rel_total, ins_total, n_terms = 0.0, 0.0, 0
         for lv in self.instance_levels:
             rs = self.pool(inputs.student_features[lv], boxes, lv)  # (N, C_s, r, r)
             rt = self.pool(inputs.teacher_features[lv], boxes, lv)  # (N, C_t, r, r)
-            ins_total = ins_total + self._per_image(self.instance_adapt[lv](rs), rt, counts)
-            zs = self._relate(self.student_relation[lv], rs, counts)
-            with self._teacher_grad():
-                zt = self._relate(self.teacher_relation[lv], rt, counts)
-            rel_total = rel_total + self._per_image(self.relation_adapt[lv](zs), zt, counts)
+            if imitate:
+                ins_total = ins_total + self._per_image(self.instance_adapt[lv](rs), rt, counts)
+            if relate:
+                zs = self._relate(self.student_relation[lv], rs, counts)
+                with self._teacher_grad():
+                    zt = self._relate(self.teacher_relation[lv], rt, counts)
+                rel_total = rel_total + self._per_image(self.relation_adapt[lv](zs), zt, counts)
             n_terms += sum(c > 0 for c in counts)
+        rel_total = rel_total if relate else self._zero(inputs)
+        ins_total = ins_total if imitate else self._zero(inputs)
         if self.norm == "mse":
             return rel_total / n_terms, ins_total / n_terms
         return rel_total, ins_total
+
+    @staticmethod
+    def _zero(inputs: DistillInputs) -> torch.Tensor:
+        """The exact 0 of a term that is not computed, on the features' device."""
+        device = next(iter(inputs.student_features.values())).device
+        return torch.zeros((), device=device)
 
     @staticmethod
     def _relate(module: InstanceRelation, rois: torch.Tensor, counts: list[int]) -> torch.Tensor:
