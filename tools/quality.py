@@ -21,6 +21,7 @@ configs' own schedules and adds DAB-DETR; ``--scale`` multiplies either (a longe
     python tools/quality.py                                   # the CPU table, within 2 hours
     python tools/quality.py --detectors retinanet --methods fgfi drkd --seeds 0
     python tools/quality.py --schedule full --scale 4 --device cuda   # 4x the configs' schedules
+    python tools/quality.py --schedule full --student-scale 2 --output-root output/q2  # students 2x
     python tools/quality.py --loss-weight config auto code     # each method's weights three ways
 
 ``--loss-weight`` adds a row per weighting of each method against the same baseline: the
@@ -115,6 +116,14 @@ def parse_args(argv=None):
     p.add_argument(
         "--scale", type=float, default=1.0, help="multiply every schedule (e.g. 4 on a GPU)"
     )
+    p.add_argument(
+        "--student-scale",
+        type=float,
+        default=1.0,
+        help="multiply the students' schedules only, on top of --scale (the teachers stay): "
+        "whether a gain grows with the student's training; use another --output-root, as the "
+        "runs keep their paths",
+    )
     p.add_argument("--device", default="cpu", help="train.device of every run")
     p.add_argument(
         "--jobs",
@@ -128,6 +137,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.jobs is None:
         args.jobs = 2 if args.device == "cpu" and (os.cpu_count() or 1) >= 2 else 1
+    if not args.scale > 0 or not args.student_scale > 0:
+        p.error(f"--scale and --student-scale must be > 0, got {args.scale}, {args.student_scale}")
     known = SCHEDULES[args.schedule]
     if args.detectors is None:
         args.detectors = list(known)
@@ -138,8 +149,10 @@ def parse_args(argv=None):
 
 
 def iterations(det: str, args) -> tuple[int, int]:
-    """(teacher, student) iterations of ``det`` under ``args.schedule`` and ``args.scale``."""
-    return tuple(round(n * args.scale) for n in SCHEDULES[args.schedule][det])
+    """(teacher, student) iterations of ``det`` under ``args.schedule`` and ``args.scale``, the
+    student's also times ``args.student_scale``."""
+    teacher, student = SCHEDULES[args.schedule][det]
+    return round(teacher * args.scale), round(student * args.scale * args.student_scale)
 
 
 @cache

@@ -382,3 +382,29 @@ def test_an_auto_weighting_with_its_own_target_ratio(quality, capsys):
         with pytest.raises(SystemExit):
             quality.parse_args(["--loss-weight", bad])
         assert f"{bad!r} is not a weighting" in capsys.readouterr().err
+
+
+def test_student_scale_lengthens_the_students_only(quality, monkeypatch, capsys):
+    # --student-scale 2 on the full schedule: the RetinaNet teacher keeps its 2,500 iterations
+    # (so the configs' own teacher is reused), every student runs 2,000 instead of 1,000, and
+    # the distillers' warm-ups follow the students' schedule
+    log = []
+    _fake_runs(quality, monkeypatch, log)
+    args = quality.parse_args(
+        ["--schedule", "full", "--detectors", "retinanet", "--methods", "hgd", "--seeds", "0"]
+        + ["--student-scale", "2", "--jobs", "1"]
+    )
+    assert quality.iterations("retinanet", args) == (2500, 2000)
+    jobs, _ = quality.plan(args)
+    run_jobs(jobs, args.jobs)
+    iters = {entry[0]: entry[2] for entry in log}
+    assert iters == {
+        "retinanet/teacher": 2500,
+        "retinanet/baseline/0": 2000,
+        "retinanet/hgd/0": 2000,
+    }
+    both = quality.parse_args(["--schedule", "full", "--scale", "0.5", "--student-scale", "3"])
+    assert quality.iterations("faster_rcnn", both) == (1250, 1500)
+    with pytest.raises(SystemExit):
+        quality.parse_args(["--student-scale", "0"])
+    assert "--student-scale must be > 0, got 1.0, 0.0" in capsys.readouterr().err
