@@ -28,14 +28,14 @@ def extra_decode(model, distiller, batch, one_pass: bool) -> float:
     """Seconds of the student decoder's forward and backward on ``distiller``'s point sets."""
     import torch
 
+    from relkd.distillers.base import DetrPoints
+
     images = model.preprocess_image(batch)
     with torch.no_grad():
         enc = model.encode(images.tensor, images.image_sizes)
     # the encoder output as a leaf: its gradient is computed (the real step needs it), the
     # encoder and backbone behind it are not part of the extra work
     enc = dataclasses.replace(enc, memory=enc.memory.detach().requires_grad_())
-    from relkd.distillers.base import DetrPoints
-
     # only the teacher's anchors are read from it: no decoder is called through it
     points = DetrPoints(student=None, teacher=None, teacher_anchors=model.teacher.detr_anchors())
     anchors = [a for _, a in distiller.point_anchors(points)]

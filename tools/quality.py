@@ -191,21 +191,6 @@ def teacher_run(det: str, args, iters: int, extra: tuple = (), threads=None) -> 
     return train_run(config, out, overrides, "quality", threads)
 
 
-def warmup_overrides(config: str, iters: int) -> list[str]:
-    """Scale each distiller's ``warmup_iters`` with the schedule, as the learning-rate schedule
-    follows ``train.max_iter``: FGFI's 400 of 1,000 iterations become 160 of 400, not all 400."""
-    from toolkit.runs import load_config
-
-    cfg = load_config(config)
-    factor = iters / int(cfg.train.max_iter)
-    out = []
-    for i, node in enumerate(cfg.model.get("distillers") or []):
-        warm = int(node.get("warmup_iters", 0) or 0)
-        if warm and factor != 1:
-            out.append(f"model.distillers.{i}.warmup_iters={round(warm * factor)}")
-    return out
-
-
 def student_run(
     det: str,
     method: str,
@@ -216,7 +201,7 @@ def student_run(
     extra: tuple = (),
     threads: int | None = None,
 ) -> dict:
-    from toolkit.runs import is_cached, load_summary, train_run
+    from toolkit.runs import is_cached, load_summary, train_run, warmup_overrides
 
     key, method = method, row_method(method)[0]  # a row's key: "fgfi" or "fgfi@auto"
     name = f"{det}_R18_student" if method == "baseline" else f"{det}_R18_{method}"

@@ -63,6 +63,19 @@ def model_difference(out: str, config: str, overrides: list[str]) -> str | None:
     return next((f"model.{k}" for k in keys if not _same(want.get(k), have.get(k))), None)
 
 
+def warmup_overrides(config: str, iters: int) -> list[str]:
+    """Scale each distiller's ``warmup_iters`` with the schedule, as the learning-rate schedule
+    follows ``train.max_iter``: FGFI's 400 of 1,000 iterations become 160 of 400, not all 400."""
+    cfg = load_config(config)
+    factor = iters / int(cfg.train.max_iter)
+    out = []
+    for i, node in enumerate(cfg.model.get("distillers") or []):
+        warm = int(node.get("warmup_iters", 0) or 0)
+        if warm and factor != 1:
+            out.append(f"model.distillers.{i}.warmup_iters={round(warm * factor)}")
+    return out
+
+
 def is_cached(out: str, iters: int, config: str, overrides: list[str], tag: str = "relkd") -> bool:
     """Whether ``out`` holds a finished run of ``iters`` iterations whose model is the one
     ``config`` with ``overrides`` builds now (a changed weight or argument means a rerun; the
