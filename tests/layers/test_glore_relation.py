@@ -31,10 +31,15 @@ def glore_as_defined(g, x):
     return x + g.bn(g.conv_extend(y))
 
 
-@pytest.mark.parametrize("shape", [(2, 6, 5, 7, 3), (1, 4, 9, 2, 8), (3, 5, 1, 1, 2)])
+# (B, C, H, W, m): maps of at least 2m pixels mix the nodes on V, smaller ones on the projection
+# (the last three), each with m below and above C
+GLORE_SHAPES = [(2, 6, 5, 7, 3), (1, 4, 9, 2, 8), (3, 5, 1, 1, 2), (2, 6, 2, 2, 3), (2, 4, 3, 3, 8)]
+
+
+@pytest.mark.parametrize("shape", GLORE_SHAPES)
 def test_glore_regrouped_products_equal_the_definition(shape):
     # forward() regroups the products (docs of GloRe.forward); in float64 the two orders agree
-    # to rounding, in values and in every gradient, for m below, equal to and above C
+    # to rounding, in values and in every gradient
     b, c, h, w, m = shape
     torch.manual_seed(0)
     g = GloRe(c, m).double().train()

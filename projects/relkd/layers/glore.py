@@ -47,25 +47,45 @@ class GloRe(nn.Module):
         With ``X`` the ``(C, L)`` pixels of one image, ``P = W_p X + b_p`` the ``(m, L)``
         projection and ``S = W_s X + b_s`` the ``(2m, L)`` states, the unit computes
         ``V = S P^T`` (pixels to nodes), ``Z = W_g relu(V (I + A_g)^T + b_g)`` and
-        ``X + BN(W_e Z P)`` (nodes back to pixels). Here ``V = W_s (X P^T) + b_s (P 1)^T`` and
-        ``W_e Z P = (W_e Z) P``: equal in exact arithmetic, about a third of the products at
-        ``C = m`` (a ``(C, m)`` intermediate instead of ``(2m, L)`` ones).
+        ``X + BN(W_e Z P)`` (nodes back to pixels). The products are regrouped, equal in exact
+        arithmetic (tests/layers/test_glore_relation.py checks it in float64):
+
+        - ``V = W_s (X P^T) + b_s (P 1)^T``: a ``(C, m)`` intermediate instead of ``(2m, L)``
+          states;
+        - ``W_e Z = (W_e W_g) relu(...)``: the two weights multiplied once per call instead of
+          ``W_g`` applied to every image;
+        - on maps of fewer than ``2m`` pixels the node mixing goes onto the projection,
+          ``V (I + A_g)^T = W_s (X P'^T) + b_s (P' 1)^T`` with ``P' = (I + A_g) P``
+          (``m^2 L`` products per image instead of ``2 m^3``).
+
+        Node-space tensors are kept node-major, ``(B, m, .)``, so that every product is one
+        BLAS call without a copy.
         """
         b, c, h, w = x.shape
         m = self.conv_proj.out_channels
         with torch.autocast(device_type=x.device.type, enabled=False):
             xf = x.to(self.conv_proj.weight.dtype)
             pixels = xf.flatten(2)  # (B, C, L)
+            n_pix = pixels.shape[2]
             # bias and product in one kernel (baddbmm): the (B, m, L) tensor is written once
             weight = self.conv_proj.weight.view(1, m, c).expand(b, m, c)
-            bias = self.conv_proj.bias.view(1, m, 1).expand(b, m, pixels.shape[2])
-            proj = torch.baddbmm(bias, weight, pixels)  # (B, m, L)
-            pooled = torch.matmul(pixels, proj.transpose(1, 2))  # (B, C, m): X P^T
-            v = torch.matmul(self.conv_state.weight.view(2 * m, c), pooled)
-            v = v + self.conv_state.bias[:, None] * proj.sum(2)[:, None, :]  # (B, 2m, m)
-            v = v + F.linear(v, self.node_conv.weight.view(m, m), self.node_conv.bias)
-            z = torch.matmul(self.state_conv.weight.view(2 * m, 2 * m), torch.relu(v))
-            back = torch.matmul(self.conv_extend.weight.view(c, 2 * m), z)  # (B, C, m)
-            y = torch.matmul(back, proj).view(b, c, h, w)  # nodes -> pixels, the same P
+            bias = self.conv_proj.bias.view(1, m, 1).expand(b, m, n_pix)
+            proj = torch.baddbmm(bias, weight, pixels)  # (B, m, L): P
+            mix = self.node_conv.weight.view(1, m, m).expand(b, m, m)  # A_g
+            node_bias = self.node_conv.bias[:, None]  # (m, 1): b_g, one per node row
+            state_w, state_b = self.conv_state.weight.view(2 * m, c), self.conv_state.bias
+            if n_pix < 2 * m:
+                mixed = torch.baddbmm(proj, mix, proj)  # (B, m, L): P' = (I + A_g) P
+                pooled = torch.matmul(mixed, pixels.transpose(1, 2))  # (B, m, C): P' X^T
+                v = F.linear(pooled, state_w) + mixed.sum(2, keepdim=True) * state_b
+                v = v + node_bias  # (B, m, 2m): (V (I + A_g)^T + b_g)^T
+            else:
+                pooled = torch.matmul(proj, pixels.transpose(1, 2))  # (B, m, C): P X^T
+                v = F.linear(pooled, state_w) + proj.sum(2, keepdim=True) * state_b  # V^T
+                v = torch.baddbmm(v + node_bias, mix, v)  # (I + A_g) V^T + b_g
+            extend_w = self.conv_extend.weight.view(c, 2 * m)
+            state_update = torch.matmul(extend_w, self.state_conv.weight.view(2 * m, 2 * m))
+            back = F.linear(torch.relu(v), state_update)  # (B, m, C): (W_e W_g relu(.))^T
+            y = torch.matmul(back.transpose(1, 2), proj).view(b, c, h, w)  # nodes -> pixels, P
             out = xf + self.bn(y)
         return out.to(x.dtype)
