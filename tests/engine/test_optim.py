@@ -100,3 +100,29 @@ def _write(tmp_path) -> str:
     path = tmp_path / "cfg.py"
     path.write_text("x = 1\n")
     return str(path)
+
+
+def test_a_fused_optimizer_under_grad_scaler_clips_the_unscaled_gradients():
+    # GradScaler hands a fused optimizer the scaled gradients and the scale (optimizer.grad_scale);
+    # the guard must unscale before clipping. Both runs: AdamW, clip 1, gradient (3, 4) of norm 5.
+    x = torch.tensor([[3.0, 4.0]])
+    plain = _linear()
+    ref = guard_optimizer(torch.optim.AdamW(plain.parameters(), lr=0.1), clip_grad_norm=1.0)
+    _backward(plain, x)
+    with EventStorage(0):
+        ref.step()
+    fused = _linear()
+    opt = guard_optimizer(
+        torch.optim.AdamW(fused.parameters(), lr=0.1, fused=True), clip_grad_norm=1.0
+    )
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    fused.zero_grad()
+    scaler.scale(fused(x).sum()).backward()
+    assert torch.equal(fused.weight.grad, 1024 * x)  # scaled: the scaler left them to the kernel
+    with EventStorage(0) as storage:
+        scaler.step(opt)
+    scaler.update()
+    assert storage.history("grad_norm").latest() == pytest.approx(5.0)  # not 5 * 1024
+    # a power-of-two scale unscales exactly; fused and for-loop AdamW agree to rounding
+    torch.testing.assert_close(fused.weight, plain.weight, rtol=0, atol=1e-6)
+    assert not torch.equal(fused.weight, _linear().weight) and scaler.get_scale() == 1024.0

@@ -9,6 +9,10 @@ from the config and steps:
 - ``clip_grad_norm``: the global L2 norm of the gradients is clipped before the update (after
   ``GradScaler`` unscaled them under AMP), and the norm before clipping is logged as
   ``grad_norm``;
+- an optimizer built with ``fused=True`` (one kernel for every parameter: on a CPU much
+  cheaper than the per-tensor loop when a distiller adds many small parameters) is unscaled here
+  under ``GradScaler``, which leaves that to the fused kernel, so that clipping sees the true
+  gradients;
 - a step whose gradients are not finite is not taken: no parameter, moment or weight decay
   changes. relkd's meta-architectures with ``nonfinite="skip"`` make every gradient NaN on an
   iteration they skip (:mod:`relkd.meta_arch.nonfinite`), so under DDP the gradient all-reduce
@@ -68,6 +72,25 @@ def total_grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
 
 
+def _unscale_here(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
+    """Unscale the gradients of a fused optimizer stepped by ``GradScaler``.
+
+    ``GradScaler.step`` does not unscale the gradients of an optimizer that can do it in its own
+    kernel (``fused=True``): it hands the scale over as ``optimizer.grad_scale``. Clipping, the
+    logged norm and the finiteness check need the true gradients, so they are unscaled here and
+    the scale is cleared (the kernel must not divide again). Nothing happens when the gradients
+    were unscaled already (``scaler.unscale_(optimizer)``, or an optimizer that is not fused).
+    """
+    scale = getattr(optimizer, "grad_scale", None)
+    if scale is None:
+        return
+    # the reciprocal in float64, as GradScaler.unscale_ does (exact for its powers of two)
+    inv = scale.double().reciprocal().float()
+    for p in params:
+        p.grad.mul_(inv.to(p.grad.device))
+    optimizer.grad_scale = None
+
+
 @functools.cache
 def _guarded_class(cls: type) -> type:
     """``cls`` with a ``step`` that clips and refuses non-finite gradients first."""
@@ -75,6 +98,7 @@ def _guarded_class(cls: type) -> type:
     def step(self, closure=None):
         params = _with_grads(self)
         if params:
+            _unscale_here(self, params)
             clip = self.relkd_clip_grad_norm
             # the norm before clipping; clip_grad_norm_ computes it anyway
             norm = total_grad_norm(params) if clip is None else clip_grad_norm_(params, clip)
