@@ -34,14 +34,15 @@ def imitation_mask(
 
 
 def _pairwise_iou(anchors: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """``(N, 4)`` x ``(B, K, 4)`` xyxy -> ``(B, N, K)`` IoU, as ``torchvision.ops.box_iou``
-    (a zero-area GT, including padding, has IoU 0 with every anchor)."""
-    a, g = anchors[None, :, None, :], gt[:, None, :, :]
-    wh = (torch.minimum(a[..., 2:], g[..., 2:]) - torch.maximum(a[..., :2], g[..., :2])).clamp(0)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
-    area_g = (gt[..., 2] - gt[..., 0]) * (gt[..., 3] - gt[..., 1])
-    return inter / (area_a[None, :, None] + area_g[:, None, :] - inter)
+    """``(N, 4)`` x ``(B, K, 4)`` xyxy -> ``(B, K, N)`` IoU, as ``torchvision.ops.box_iou``
+    (a zero-area GT, including padding, has IoU 0 with every anchor). GT-major: the anchors run
+    along the last, contiguous dimension of every intermediate."""
+    ax1, ay1, ax2, ay2 = anchors.t().contiguous()  # (N,) each
+    gx1, gy1, gx2, gy2 = (c[..., None] for c in gt.unbind(-1))  # (B, K, 1) each
+    w = (torch.minimum(ax2, gx2) - torch.maximum(ax1, gx1)).clamp_(min=0)
+    h = (torch.minimum(ay2, gy2) - torch.maximum(ay1, gy1)).clamp_(min=0)
+    inter = w * h  # (B, K, N)
+    return inter / ((ax2 - ax1) * (ay2 - ay1) + (gx2 - gx1) * (gy2 - gy1) - inter)
 
 
 def imitation_masks(
@@ -70,13 +71,13 @@ def imitation_masks(
     gt = pad_sequence([g.float().to(device) for g in gt_boxes], batch_first=True)  # (B, K, 4)
     counts = [s[0] * s[1] * s[2] for s in shapes]
     iou = _pairwise_iou(torch.cat([a.reshape(-1, 4).float() for a in anchors]), gt)
-    per_level = iou.split(counts, dim=1)  # (B, N_l, K) each
-    best = torch.stack([x.max(1).values for x in per_level])  # (levels, B, K)
-    thresholds = psi * (best if per_level_max else best.max(0, keepdim=True).values)
+    per_level = iou.split(counts, dim=2)  # (B, K, N_l) each
+    best = torch.stack([x.amax(2) for x in per_level])  # (levels, B, K)
+    thresholds = psi * (best if per_level_max else best.amax(0, keepdim=True))
     masks = []
     for x, thr, (h, w, a) in zip(per_level, thresholds.expand(len(counts), -1, -1), shapes):
         # a zero-area GT has M = 0 and IoU 0 everywhere: strict ">" keeps nothing for it
-        hit = (x > thr[:, None, :]).any(-1)  # (B, N_l)
+        hit = (x > thr[..., None]).any(1)  # (B, N_l)
         masks.append(hit.view(b, h, w, a).any(-1))
     return masks
 
