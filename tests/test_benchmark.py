@@ -208,3 +208,29 @@ def test_the_auto_window_phase_measures_in_every_step(teacher_ckpt, digits_batch
     (d,) = auto.distillers
     assert d.auto.seen.item() == 3 and d.auto.measured.item() == 3 and not d.auto.is_set
     assert model.distillers[0].auto is None  # the model of phase (c) keeps its numeric weight
+
+
+def test_flops_of_the_distill_step_are_the_two_phases_plus_the_adapters(teacher_ckpt, digits_batch):
+    """``--flops``: a FeatureMSE step is the student's step, the teacher's part and the
+    distiller's 1x1 adapters, nothing else that multiplies: ``c - a - b`` equals the adapters'
+    forward, input-gradient and weight-gradient products, 3 x 2 x C_s x C_t per pixel."""
+    cfg = load_cfg(
+        "digits/retinanet_R18_feature_mse.py",
+        f"model.teacher.weights={teacher_ckpt['retinanet']}",
+        NO_PREFLIGHT,
+    )
+    args = bench.parse_args(["configs/digits/retinanet_R18_feature_mse.py"])
+    model, plain = bench.build(cfg, args, torch.device("cpu"))
+    phases = bench.Phases(cfg, model, plain, torch.device("cpu"), amp=False)
+    flops = bench.count_flops(phases, digits_batch)
+    adapters = model.distillers[0].adapters  # {student level: Sequential(1x1 conv)}
+    images = model.preprocess_image(digits_batch).tensor
+    with torch.no_grad():
+        feats = model.backbone(images)
+    expected = 0
+    for name, conv in adapters.items():
+        c_t, c_s = conv[0].weight.shape[:2]
+        pixels = feats[name].shape[0] * feats[name].shape[2] * feats[name].shape[3]
+        expected += 3 * 2 * c_s * c_t * pixels
+    assert expected > 0 and flops["student"] > 0 and flops["teacher"] > 0
+    assert flops["distill"] - flops["student"] - flops["teacher"] == expected

@@ -23,8 +23,11 @@ boxes each; ``--random-teacher`` builds the teacher from its config without load
 weights (timing only). ``--teacher-dtype bf16|fp16`` runs the teacher's forward in half
 precision (``relkd.Teacher(dtype=...)``) and also times (b32), the teacher's work in fp32, for
 the overhead against the fp32 teacher, ``c / (a + b32)``: below 1 when the half-precision
-teacher saves more than distillation adds. Results go to ``<output>/benchmark.json`` and
-``benchmark.md``.
+teacher saves more than distillation adds. ``--flops`` also counts, in one more pass per
+phase, the floating-point operations of the matrix products and convolutions of (a), (b) and
+(c) (``torch.utils.flop_counter``; RoIAlign, normalisation and elementwise work are not
+counted) and reports their ratio ``c / (a + b)``: the overhead a device bound by those
+products cannot go below. Results go to ``<output>/benchmark.json`` and ``benchmark.md``.
 """
 
 from __future__ import annotations
@@ -73,6 +76,11 @@ def parse_args(argv=None):
         "--auto-window",
         action="store_true",
         help="also time a step of loss_weight='auto''s calibration window (w) and report w / c",
+    )
+    p.add_argument(
+        "--flops",
+        action="store_true",
+        help="also count the matmul and convolution FLOPs of a, b and c and report their c/(a+b)",
     )
     p.add_argument("--opts", nargs="*", default=[], help="config overrides key=value")
     return p.parse_args(argv)
@@ -214,18 +222,13 @@ def write_profile(phases: Phases, batches: list, args, config: str) -> str:
     return out
 
 
-def bench_config(path: str, args) -> dict:
-    import torch
-    from detectron2.config import LazyConfig
-
-    from relkd.engine.overrides import apply_overrides
+def timed_batches(cfg, args, model, plain, n: int) -> list:
+    """The batches a measurement cycles through (``args.synthetic`` images of that size, or
+    the config's data; ``args.batch`` images each), with the frozen norms of the random-weight
+    models set to those batches' statistics (``calibrate_frozen_norms``), the student copy too.
+    """
     from relkd.export.student import student_state
 
-    cfg = apply_overrides(LazyConfig.load(path), args.opts)
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    model, plain = build(cfg, args, device)
-    n = args.warmup + args.iters
     if args.synthetic:
         h, w = args.synthetic
         batches = synthetic_batches(min(n, 4), args.batch or 2, h, w, num_classes(plain))
@@ -234,6 +237,21 @@ def bench_config(path: str, args) -> dict:
     if calibrate_frozen_norms(model, batches[0]):
         plain.load_state_dict(student_state(model.state_dict()))
     calibrate_frozen_norms(model.teacher.model, batches[0])
+    return batches
+
+
+def bench_config(path: str, args) -> dict:
+    import torch
+    from detectron2.config import LazyConfig
+
+    from relkd.engine.overrides import apply_overrides
+
+    cfg = apply_overrides(LazyConfig.load(path), args.opts)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model, plain = build(cfg, args, device)
+    n = args.warmup + args.iters
+    batches = timed_batches(cfg, args, model, plain, n)
     auto_model = in_auto_window(cfg, model, device) if args.auto_window else None
     phases = Phases(cfg, model, plain, device, args.amp, auto_model)
     half = args.teacher_dtype in ("bf16", "fp16")
@@ -250,6 +268,7 @@ def bench_config(path: str, args) -> dict:
         reset_peak(device)
         phases.run(p, batches[0])
         memory[p] = peak_mib(device)
+    flops = count_flops(phases, batches[0]) if args.flops else None
     if args.profile:
         write_profile(phases, batches, args, path)
     med = {p: statistics.median(v) for p, v in times.items()}
@@ -265,11 +284,27 @@ def bench_config(path: str, args) -> dict:
         "peak_mib": memory,
         "rounds": args.iters,
     }
+    if flops is not None:
+        row["gflops"] = {p: f / 1e9 for p, f in flops.items()}
+        row["flop_overhead"] = flops["distill"] / (flops["student"] + flops["teacher"])
     if AUTO in med:
         row["auto_window_cost"] = med[AUTO] / med["distill"]
     if TEACHER_FP32 in med:
         row["overhead_vs_fp32_teacher"] = med["distill"] / (med["student"] + med[TEACHER_FP32])
     return row
+
+
+def count_flops(phases: Phases, batch) -> dict[str, int]:
+    """``{phase: FLOPs}`` of one step of each phase on ``batch``, the matrix products and
+    convolutions that ``torch.utils.flop_counter`` knows (forward, backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = {}
+    for p in PHASES:
+        with FlopCounterMode(display=False) as counter:
+            phases.run(p, batch)
+        flops[p] = counter.get_total_flops()
+    return flops
 
 
 def device_name(device: str) -> str:
@@ -284,12 +319,14 @@ def device_name(device: str) -> str:
 def table(rows: list[dict]) -> str:
     half = any(TEACHER_FP32 in r["median_s"] for r in rows)
     auto = any(AUTO in r["median_s"] for r in rows)
+    flops = any("gflops" in r for r in rows)
     extra = " (b32) teacher fp32 s | c/(a+b32) |" if half else ""
     extra += " (w) auto window s | w/c |" if auto else ""
+    extra += " GFLOP a / b / c | FLOPs c/(a+b) |" if flops else ""
     head = (
         "| config | distillers | (a) student s | (b) teacher s | (c) distill s | overhead c/(a+b) "
         f"| (b0) teacher full s | peak MiB a / b / c |{extra}\n"
-        "|---|---|---:|---:|---:|---:|---:|---|" + "---:|---:|" * (half + auto) + "\n"
+        "|---|---|---:|---:|---:|---:|---:|---|" + "---:|---:|" * (half + auto + flops) + "\n"
     )
     lines = []
     for r in rows:
@@ -304,6 +341,10 @@ def table(rows: list[dict]) -> str:
             line += f" {m[TEACHER_FP32]:.3f} | **{r['overhead_vs_fp32_teacher']:.3f}** |"
         if AUTO in m:
             line += f" {m[AUTO]:.3f} | **{r['auto_window_cost']:.3f}** |"
+        if "gflops" in r:
+            g = r["gflops"]
+            line += f" {g['student']:.1f} / {g['teacher']:.1f} / {g['distill']:.1f} "
+            line += f"| **{r['flop_overhead']:.3f}** |"
         lines.append(line)
     return head + "\n".join(lines)
 

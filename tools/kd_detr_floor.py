@@ -11,6 +11,11 @@ set and once with the sets in one pass (``DABDETR.decode_sets``). It prints ``c 
 and the floor ``(a + b + e) / (a + b)``: no implementation of the method goes below the floor.
 
     python tools/kd_detr_floor.py configs/digits/dab_detr_R18_kd_detr.py --iters 20 --warmup 3
+    python tools/kd_detr_floor.py configs/coco/dab_detr_R50_kd_detr.py --synthetic 800 1333 \
+        --batch 2 --iters 20 --warmup 1
+
+Random weights (the teacher's too), with frozen norms set to the batches' statistics, and
+``--synthetic`` / ``--batch`` as in ``tools/benchmark.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import dataclasses
 import statistics
 import time
 
-from benchmark import Phases, config_batches  # (importing it puts relkd on sys.path)
+from benchmark import Phases, timed_batches  # (importing it puts relkd on sys.path)
 from toolkit.bench_models import build
 
 
@@ -56,17 +61,19 @@ def main(argv=None) -> dict:
     p.add_argument("config", help="a DAB-DETR config with a KDDETR distiller")
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--synthetic", nargs=2, type=int, metavar=("H", "W"), default=None)
+    p.add_argument("--batch", type=int, default=None, help="images per batch")
     args = p.parse_args(argv)
     cfg = LazyConfig.load(args.config)
     build_args = argparse.Namespace(
-        random_teacher=True, teacher_dtype=None, amp=False, device="cpu", batch=None
+        random_teacher=True, teacher_dtype=None, amp=False, device="cpu", batch=args.batch
     )
     torch.manual_seed(0)
     model, plain = build(cfg, build_args, torch.device("cpu"))
     kd = [d for d in model.distillers if d.requirements().detr_points]
     if not kd:
         raise SystemExit(f"kd_detr_floor: {args.config} has no KD-DETR distiller")
-    batches = config_batches(cfg, 4, None)
+    batches = timed_batches(cfg, args, model, plain, 4)
     phases = Phases(cfg, model, plain, torch.device("cpu"), False)
     times = {k: [] for k in ("student", "teacher", "distill", "points", "points_one_pass")}
     for i in range(args.warmup + args.iters):
