@@ -295,12 +295,13 @@ def bench_config(path: str, args) -> dict:
 
 
 def count_flops(phases: Phases, batch) -> dict[str, int]:
-    """``{phase: FLOPs}`` of one step of each phase on ``batch``, the matrix products and
-    convolutions that ``torch.utils.flop_counter`` knows (forward, backward)."""
+    """``{phase: FLOPs}`` of one step of (a), (b) and (c) on ``batch``, the matrix products and
+    convolutions that ``torch.utils.flop_counter`` knows (forward, backward). The full teacher
+    (b0) enters no ratio and is not run again."""
     from torch.utils.flop_counter import FlopCounterMode
 
     flops = {}
-    for p in PHASES:
+    for p in ("student", "teacher", "distill"):
         with FlopCounterMode(display=False) as counter:
             phases.run(p, batch)
         flops[p] = counter.get_total_flops()
