@@ -171,8 +171,11 @@ def test_a_config_without_teacher_is_refused_by_name():
 
 
 def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_batch):
-    """With ``--teacher-dtype bf16`` the teacher phase runs the bf16 teacher, the (b32) phase
-    the same teacher in fp32, and the teacher keeps bf16 afterwards."""
+    """With ``--teacher-dtype bf16`` the teacher phase runs the bf16 teacher on channels-last
+    weights, the (b32) phase a copy of it in fp32 on NCHW weights (the default teacher), and
+    neither phase converts the other's weights: the bf16 teacher stays channels-last."""
+    from relkd.teacher import _layout_probe
+
     args = bench.parse_args(["configs/digits/retinanet_R18_fgfi.py", "--teacher-dtype", "bf16"])
     cfg = load_cfg(
         "digits/retinanet_R18_fgfi.py",
@@ -180,13 +183,23 @@ def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_bat
         NO_PREFLIGHT,
     )
     model, plain = bench.build(cfg, args, torch.device("cpu"))
+    half = model.teacher
     seen = []
     forward = model.teacher_forward
-    model.teacher_forward = lambda batch: (seen.append(model.teacher.dtype), forward(batch))
+
+    def recording(batch):
+        forward(batch)
+        probe = _layout_probe(model.teacher.model)
+        seen.append((model.teacher.dtype, probe.is_contiguous(memory_format=torch.channels_last)))
+
+    model.teacher_forward = recording
     phases = bench.Phases(cfg, model, plain, torch.device("cpu"), amp=False)
-    phases.run("teacher", digits_batch)
-    phases.run(bench.TEACHER_FP32, digits_batch)
-    assert seen == ["bf16", "fp32"] and model.teacher.dtype == "bf16"
+    for _ in range(2):
+        phases.run("teacher", digits_batch)
+        phases.run(bench.TEACHER_FP32, digits_batch)
+    assert seen == [("bf16", True), ("fp32", False)] * 2
+    assert model.teacher is half and half.dtype == "bf16"
+    assert phases.teacher_fp32().model is not half.model
 
 
 def test_the_auto_window_phase_measures_in_every_step(teacher_ckpt, digits_batch):

@@ -35,9 +35,18 @@ def teacher_model(teacher_ckpt):
     return model
 
 
-def _features(model, dtype: str, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    teacher = Teacher(model=model, dtype=dtype).attach(InputSpec.of(model))
+def _features(
+    model, dtype: str, images: torch.Tensor, channels_last: bool | None = None
+) -> dict[str, torch.Tensor]:
+    teacher = Teacher(model=model, dtype=dtype, channels_last=channels_last)
+    teacher.attach(InputSpec.of(model))
     return teacher.features(images, [tuple(images.shape[-2:])] * len(images), ["p3", "res4"])
+
+
+def _is_channels_last(model) -> bool:
+    from relkd.teacher import _layout_probe
+
+    return _layout_probe(model).is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])
@@ -63,6 +72,52 @@ def test_fp32_is_fp32_under_amp_and_the_default_follows_amp(teacher_model):
     # the default runs in AMP's bf16, as before Teacher had a dtype; handed over in fp32
     assert default.dtype == torch.float32
     assert 1e-5 < rel_error(full, default) < TOLERANCE["bf16"]
+
+
+@pytest.mark.parametrize(
+    "dtype, channels_last, expected",
+    [(None, None, False), ("fp32", None, False), ("bf16", None, True), ("fp16", None, True)]
+    + [("bf16", False, False), ("fp32", True, True)],
+)
+def test_the_layout_defaults_to_channels_last_with_a_half_dtype(
+    dtype, channels_last, expected, teacher_model
+):
+    teacher = Teacher(model=teacher_model, dtype=dtype, channels_last=channels_last)
+    assert teacher.uses_channels_last is expected
+
+
+def test_the_layout_is_applied_at_each_run_and_features_leave_nchw(teacher_model):
+    """A bf16 teacher converts the weights to channels-last; an fp32 teacher on the same model
+    converts them back and computes exactly what it computed before (the same NCHW
+    computation); every feature handed over is NCHW-contiguous."""
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 96, 128)
+    teacher_model.to(memory_format=torch.contiguous_format)
+    before = _features(teacher_model, "fp32", images)
+    half = _features(teacher_model, "bf16", images)
+    assert _is_channels_last(teacher_model)
+    after = _features(teacher_model, "fp32", images)
+    assert not _is_channels_last(teacher_model)
+    for name in before:
+        assert torch.equal(before[name], after[name]), name
+        assert half[name].is_contiguous() and half[name].dtype == torch.float32
+
+
+def test_a_channels_last_fp32_teacher_only_reorders_sums(teacher_model):
+    """fp32 on channels-last weights: the same products summed in another order (oneDNN's
+    blocked kernels), so equal to the NCHW features up to fp32 rounding (measured 6e-7 to
+    7e-7 relative on the digits teacher), not bitwise."""
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 128, 128)
+    nchw = _features(teacher_model, "fp32", images)
+    nhwc = _features(teacher_model, "fp32", images, channels_last=True)
+    for name in nchw:
+        assert rel_error(nchw[name], nhwc[name]) < 1e-5, name
+
+
+def test_a_layout_that_is_not_a_bool_is_refused_by_name(teacher_model):
+    with pytest.raises(ValueError, match=r"channels_last must be None, True or False, got 'on'"):
+        Teacher(model=teacher_model, channels_last="on")
 
 
 def test_an_unknown_dtype_is_refused_by_name(teacher_model):
@@ -105,7 +160,13 @@ def test_the_yacs_key_reaches_the_teacher():
     cfg.RELKD.TEACHER.WEIGHTS = "loaded/at/first/use.pth"
     assert cfg.RELKD.TEACHER.DTYPE == "" and build_teacher(cfg).dtype is None
     cfg.RELKD.TEACHER.DTYPE = "bf16"
-    assert build_teacher(cfg).dtype == "bf16"
+    assert build_teacher(cfg).dtype == "bf16" and build_teacher(cfg).channels_last is None
+    for layout, channels_last in (("channels_last", True), ("nchw", False)):
+        cfg.RELKD.TEACHER.LAYOUT = layout
+        assert build_teacher(cfg).channels_last is channels_last
+    cfg.RELKD.TEACHER.LAYOUT = "NHWC"
+    with pytest.raises(ValueError, match=r"LAYOUT must be one of \['', 'channels_last', 'nchw'\]"):
+        build_teacher(cfg)
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])

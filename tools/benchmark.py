@@ -21,9 +21,10 @@ passes in every step), and reports ``w / c``, the window's cost per step.
 ``--synthetic H W`` replaces the config's data with random images of that size and 5 random
 boxes each; ``--random-teacher`` builds the teacher from its config without loading its
 weights (timing only). ``--teacher-dtype bf16|fp16`` runs the teacher's forward in half
-precision (``relkd.Teacher(dtype=...)``) and also times (b32), the teacher's work in fp32, for
-the overhead against the fp32 teacher, ``c / (a + b32)``: below 1 when the half-precision
-teacher saves more than distillation adds. ``--flops`` also counts, in one more pass per
+precision (``relkd.Teacher(dtype=...)``, channels-last by default) and also times (b32), the
+teacher's work as it runs by default (a copy in fp32 and NCHW), for the overhead against the
+fp32 teacher, ``c / (a + b32)``: below 1 when the half-precision teacher saves more than
+distillation adds. ``--flops`` also counts, in one more pass per
 phase, the floating-point operations of the matrix products and convolutions of (a), (b) and
 (c) (``torch.utils.flop_counter``; RoIAlign, normalisation and elementwise work are not
 counted) and reports their ratio ``c / (a + b)``: the overhead a device bound by those
@@ -145,6 +146,17 @@ class Phases:
         fp16 = amp and device.type == "cuda"
         self.scaler = {k: torch.amp.GradScaler("cuda") for k in self.opt} if fp16 else None
         self.storage = EventStorage(10**6)  # past every warm-up: distillers fully on
+        self._teacher_fp32 = None
+
+    def teacher_fp32(self):
+        """A copy of the teacher as it runs by default, fp32 and NCHW (its weights converted
+        once, so that no round converts the half-precision teacher's layout back and forth)."""
+        import copy
+
+        if self._teacher_fp32 is None:
+            self._teacher_fp32 = copy.deepcopy(self.model.teacher)
+            self._teacher_fp32.dtype, self._teacher_fp32.channels_last = "fp32", None
+        return self._teacher_fp32
 
     def _autocast(self):
         import torch
@@ -181,13 +193,12 @@ class Phases:
                 with self._autocast():
                     self.model.teacher_forward(batch)
             elif phase == TEACHER_FP32:
-                teacher = self.model.teacher
-                dtype, teacher.dtype = teacher.dtype, "fp32"
+                teacher, self.model.teacher = self.model.teacher, self.teacher_fp32()
                 try:
                     with self._autocast():
                         self.model.teacher_forward(batch)
                 finally:
-                    teacher.dtype = dtype
+                    self.model.teacher = teacher
             else:  # the teacher's full inference, heads and post-processing included
                 with self._autocast(), torch.no_grad():
                     self.model.teacher.frozen_model()([{"image": x["image"]} for x in batch])

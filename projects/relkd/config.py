@@ -39,6 +39,9 @@ def add_relkd_config(cfg: CfgNode) -> None:
         RELKD.TEACHER.WEIGHTS: the teacher checkpoint (loaded strictly).
         RELKD.TEACHER.DTYPE: the precision of the teacher's forward, ``""`` (the caller's),
             ``"fp32"``, ``"bf16"`` or ``"fp16"`` (``relkd.Teacher``'s ``dtype``).
+        RELKD.TEACHER.LAYOUT: the teacher's convolution layout, ``""`` (channels-last with a
+            half dtype, NCHW otherwise), ``"channels_last"`` or ``"nchw"`` (``relkd.Teacher``'s
+            ``channels_last``: None, True, False).
         RELKD.DISTILLERS: distiller class names, e.g. ``["FGFI", "DRKD"]``.
         RELKD.DISTILLER_ARGS.<NAME>: keyword arguments of distiller ``<NAME>``.
         RELKD.NONFINITE: ``"raise"`` or ``"skip"`` (see ``DistillMixin``).
@@ -49,6 +52,7 @@ def add_relkd_config(cfg: CfgNode) -> None:
     cfg.RELKD.TEACHER.CONFIG = ""
     cfg.RELKD.TEACHER.WEIGHTS = ""
     cfg.RELKD.TEACHER.DTYPE = ""
+    cfg.RELKD.TEACHER.LAYOUT = ""
     cfg.RELKD.DISTILLERS = []
     cfg.RELKD.DISTILLER_ARGS = CfgNode(new_allowed=True)
     cfg.RELKD.NONFINITE = "raise"

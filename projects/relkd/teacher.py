@@ -36,6 +36,16 @@ def _full(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
 
 
+def _layout_probe(model: nn.Module) -> torch.Tensor | None:
+    """A convolution weight whose layout tells NCHW from channels-last: the first 4-D
+    parameter with more than one input channel and a kernel over one pixel (a 1x1 weight is
+    both at once)."""
+    for p in model.parameters():
+        if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] * p.shape[3] > 1:
+            return p
+    return None
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """What a detector's input is: the per-channel pixel statistics it normalises with and
@@ -94,6 +104,7 @@ class Teacher:
         *,
         model: nn.Module | None = None,
         dtype: str | None = None,
+        channels_last: bool | None = None,
     ):
         if (config is None) == (model is None):
             raise ValueError("Teacher needs exactly one of `config` or `model`")
@@ -101,11 +112,16 @@ class Teacher:
             raise ValueError(
                 f"Teacher dtype must be None or one of {sorted(TEACHER_DTYPES)}, got {dtype!r}"
             )
+        if channels_last is not None and not isinstance(channels_last, bool):
+            raise ValueError(
+                f"Teacher channels_last must be None, True or False, got {channels_last!r}"
+            )
         if config is not None and not weights:
             raise TeacherLoadError("Teacher weights are empty: a trained checkpoint is needed")
         self.model = model if model is not None else build_model_from_config(config)
         self.weights = weights
         self.dtype = dtype
+        self.channels_last = channels_last
         self._pending = bool(weights)  # weights not loaded yet
         self.model.eval()
         self.model.requires_grad_(False)
@@ -169,13 +185,32 @@ class Teacher:
         half = TEACHER_DTYPES[self.dtype]
         return torch.autocast(self.device.type, dtype=half, enabled=half is not None)
 
+    @property
+    def uses_channels_last(self) -> bool:
+        """Whether the teacher runs channels-last (``channels_last``, or its default from
+        ``dtype``)."""
+        if self.channels_last is None:
+            return TEACHER_DTYPES.get(self.dtype) is not None
+        return self.channels_last
+
     def frozen_model(self) -> nn.Module:
         """The teacher model with its weights loaded, put back into eval mode if a caller
-        flipped it."""
+        flipped it, its convolution weights in the layout of :attr:`uses_channels_last`."""
         self.load()
         if self.model.training:
             self.model.eval()
+        probe = _layout_probe(self.model)
+        want = self.uses_channels_last
+        if probe is not None and probe.is_contiguous(memory_format=torch.channels_last) != want:
+            # the weights' layout is read, not remembered: a model shared by two Teachers
+            # (or converted by its caller) is put into this one's layout before each run
+            fmt = torch.channels_last if want else torch.contiguous_format
+            self.model.to(memory_format=fmt)
         return self.model
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's input ``(B, 3, H, W)`` in the teacher's layout."""
+        return x.contiguous(memory_format=torch.channels_last) if self.uses_channels_last else x
 
     def in_teacher_format(self, image: torch.Tensor) -> torch.Tensor:
         """One raw ``(3, H, W)`` image in the student's channel order, in the teacher's."""
@@ -233,19 +268,20 @@ class Teacher:
             ``{name: (B, C, H_l, W_l)}``, detached, fp32 whatever ``dtype`` the forward ran in.
         """
         self.frozen_model()
-        x = self.prepare_images(images, image_sizes)
+        x = self._layout(self.prepare_images(images, image_sizes))
         with self.precision():
             feats = capture_features(self.backbone, x, list(names))
-        return {k: _full(v) for k, v in feats.items()}
+        return {k: _full(v).contiguous() for k, v in feats.items()}
 
     # --- DETR teachers: encoder and decoder passes (KD-DETR) ---------------------------------
     @torch.no_grad()
     def detr_encode(self, images: torch.Tensor, image_sizes: list[tuple[int, int]]):
         """The teacher DETR's encoder output for the student's preprocessed batch (in the
         teacher's precision: it only feeds :meth:`detr_decode`)."""
-        x = self.prepare_images(images, image_sizes)
+        model = self.frozen_model()
+        x = self._layout(self.prepare_images(images, image_sizes))
         with self.precision():
-            return self.frozen_model().encode(x, image_sizes)
+            return model.encode(x, image_sizes)
 
     @torch.no_grad()
     def detr_decode(self, encoded, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,17 @@ def build_teacher(cfg: CfgNode) -> Teacher:
         raise ValueError("cfg.RELKD.TEACHER.CONFIG is empty: name the teacher's config file")
     if not node.WEIGHTS:
         raise ValueError("cfg.RELKD.TEACHER.WEIGHTS is empty: a teacher needs a checkpoint")
-    return Teacher(config=resolve_path(node.CONFIG), weights=node.WEIGHTS, dtype=node.DTYPE or None)
+    layouts = {"": None, "channels_last": True, "nchw": False}
+    if node.LAYOUT not in layouts:
+        raise ValueError(
+            f"cfg.RELKD.TEACHER.LAYOUT must be one of {sorted(layouts)}, got {node.LAYOUT!r}"
+        )
+    return Teacher(
+        config=resolve_path(node.CONFIG),
+        weights=node.WEIGHTS,
+        dtype=node.DTYPE or None,
+        channels_last=layouts[node.LAYOUT],
+    )
 
 
 def build_distillers(cfg: CfgNode) -> list:
