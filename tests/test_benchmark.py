@@ -170,6 +170,22 @@ def test_a_config_without_teacher_is_refused_by_name():
         bench.build(cfg, args, "cpu")
 
 
+def test_a_random_teacher_keeps_the_configs_teacher_arguments():
+    """``--random-teacher`` drops the checkpoint, not the rest: a config's ``dtype`` and
+    ``channels_last`` reach the teacher timed (they were lost once, so a run meant to time an
+    NCHW bf16 teacher timed the default layout)."""
+    path = "configs/digits/retinanet_R18_fgfi.py"
+    args = bench.parse_args([path, "--random-teacher"])
+    cfg = load_cfg(
+        "digits/retinanet_R18_fgfi.py",
+        "model.teacher.dtype=bf16",
+        "model.teacher.channels_last=False",
+    )
+    model, _ = bench.build(cfg, args, torch.device("cpu"))
+    assert (model.teacher.dtype, model.teacher.channels_last) == ("bf16", False)
+    assert model.teacher.weights == "" and model.teacher.loaded
+
+
 def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_batch):
     """With ``--teacher-dtype bf16`` the teacher phase runs the bf16 teacher on channels-last
     weights, the (b32) phase a copy of it in fp32 on NCHW weights (the default teacher), and

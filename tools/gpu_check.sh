@@ -3,8 +3,8 @@
 #   1. imports: torch, CUDA, detectron2 and relkd's dependencies (from .gpu_deps, made by
 #      tools/gpu_deps.sh, when detectron2 is not installed);
 #   2. the COCO-size overhead of every published method's COCO config (800x1333, batch 2,
-#      random weights; tools/benchmark.py): fp32, then AMP with an fp16 teacher (c/(a+b32)
-#      against the fp32 teacher), peak memory in both;
+#      random weights; tools/benchmark.py): fp32, then AMP with an fp16 teacher on
+#      channels-last weights (c/(a+b32) against the fp32 NCHW teacher), peak memory in both;
 #   3. a digits_det RetinaNet teacher (1,000 iterations) and an FGFI student (200 iterations)
 #      trained on CUDA, with their AP.
 # Results: output/gpu_check/{fp32,amp}/benchmark.md, output/gpu_check/digits/*/summary.json and
@@ -74,7 +74,7 @@ step() {  # step NAME COMMAND...: run, time, and report
 # 2. overhead at COCO size; the dry run uses 128x128 images and one round (at 64x64 the
 # RetinaNet p7 map is 1x1, where a bf16 AMP step of DRKD gives the student a NaN gradient)
 CONFIGS=(configs/coco/faster_rcnn_R50_fgfi.py configs/coco/faster_rcnn_R50_drkd.py
-    configs/coco/faster_rcnn_R50_hgd.py configs/coco/retinanet_R50_drkd.py
+    configs/coco/faster_rcnn_R50_drkd_R101_teacher.py configs/coco/faster_rcnn_R50_hgd.py configs/coco/retinanet_R50_drkd.py
     configs/coco/retinanet_R50_hgd.py configs/coco/dab_detr_R50_kd_detr.py)
 if [ $DRY = 1 ]; then SIZE=(128 128); ROUNDS=(--iters 1 --warmup 0); else
     SIZE=(800 1333); ROUNDS=(--iters 20 --warmup 3); fi

@@ -22,10 +22,13 @@ def build(cfg, args, device):
             "(configs/digits/<detector>_R18_<method>.py)"
         )
     if args.random_teacher:  # the teacher's architecture, without its weights
-        node = cfg.model.teacher.get("model")
+        teacher = cfg.model.teacher
+        node = teacher.get("model")
         if node is None:
-            node = LazyConfig.load(resolve_path(cfg.model.teacher.config)).model
-        cfg.model.teacher = L(Teacher)(model=node)
+            node = LazyConfig.load(resolve_path(teacher.config)).model
+        # every other argument (dtype, channels_last) as the config sets it
+        kept = {k: v for k, v in teacher.items() if k not in ("_target_", "config", "weights")}
+        cfg.model.teacher = L(Teacher)(**{**kept, "model": node})
     if args.teacher_dtype is not None:
         cfg.model.teacher.dtype = args.teacher_dtype
     model = instantiate(cfg.model).to(device).train()
