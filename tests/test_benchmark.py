@@ -190,7 +190,7 @@ def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_bat
     """With ``--teacher-dtype bf16`` the teacher phase runs the bf16 teacher on channels-last
     weights, the (b32) phase a copy of it in fp32 on NCHW weights (the default teacher), and
     neither phase converts the other's weights: the bf16 teacher stays channels-last."""
-    from relkd.teacher import _layout_probe
+    from relkd.teacher import weights_channels_last
 
     args = bench.parse_args(["configs/digits/retinanet_R18_fgfi.py", "--teacher-dtype", "bf16"])
     cfg = load_cfg(
@@ -205,8 +205,7 @@ def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_bat
 
     def recording(batch):
         forward(batch)
-        probe = _layout_probe(model.teacher.model)
-        seen.append((model.teacher.dtype, probe.is_contiguous(memory_format=torch.channels_last)))
+        seen.append((model.teacher.dtype, weights_channels_last(model.teacher.model)))
 
     model.teacher_forward = recording
     phases = bench.Phases(cfg, model, plain, torch.device("cpu"), amp=False)

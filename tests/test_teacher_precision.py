@@ -15,7 +15,7 @@ from detectron2.config import instantiate
 from detectron2.utils.events import EventStorage
 
 from relkd import Teacher
-from relkd.teacher import InputSpec
+from relkd.teacher import InputSpec, weights_channels_last
 
 from .conftest import NO_PREFLIGHT, load_cfg
 
@@ -41,12 +41,6 @@ def _features(
     teacher = Teacher(model=model, dtype=dtype, channels_last=channels_last)
     teacher.attach(InputSpec.of(model))
     return teacher.features(images, [tuple(images.shape[-2:])] * len(images), ["p3", "res4"])
-
-
-def _is_channels_last(model) -> bool:
-    from relkd.teacher import _layout_probe
-
-    return _layout_probe(model).is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])
@@ -95,9 +89,9 @@ def test_the_layout_is_applied_at_each_run_and_features_leave_nchw(teacher_model
     teacher_model.to(memory_format=torch.contiguous_format)
     before = _features(teacher_model, "fp32", images)
     half = _features(teacher_model, "bf16", images)
-    assert _is_channels_last(teacher_model)
+    assert weights_channels_last(teacher_model)
     after = _features(teacher_model, "fp32", images)
-    assert not _is_channels_last(teacher_model)
+    assert weights_channels_last(teacher_model) is False
     for name in before:
         assert torch.equal(before[name], after[name]), name
         assert half[name].is_contiguous() and half[name].dtype == torch.float32

@@ -74,8 +74,9 @@ step() {  # step NAME COMMAND...: run, time, and report
 # 2. overhead at COCO size; the dry run uses 128x128 images and one round (at 64x64 the
 # RetinaNet p7 map is 1x1, where a bf16 AMP step of DRKD gives the student a NaN gradient)
 CONFIGS=(configs/coco/faster_rcnn_R50_fgfi.py configs/coco/faster_rcnn_R50_drkd.py
-    configs/coco/faster_rcnn_R50_drkd_R101_teacher.py configs/coco/faster_rcnn_R50_hgd.py configs/coco/retinanet_R50_drkd.py
-    configs/coco/retinanet_R50_hgd.py configs/coco/dab_detr_R50_kd_detr.py)
+    configs/coco/faster_rcnn_R50_drkd_R101_teacher.py configs/coco/faster_rcnn_R50_hgd.py
+    configs/coco/retinanet_R50_drkd.py configs/coco/retinanet_R50_hgd.py
+    configs/coco/dab_detr_R50_kd_detr.py)
 if [ $DRY = 1 ]; then SIZE=(128 128); ROUNDS=(--iters 1 --warmup 0); else
     SIZE=(800 1333); ROUNDS=(--iters 20 --warmup 3); fi
 BENCH=("$PY" tools/benchmark.py "${CONFIGS[@]}" --synthetic "${SIZE[@]}" --batch 2

@@ -36,13 +36,13 @@ def _full(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
 
 
-def _layout_probe(model: nn.Module) -> torch.Tensor | None:
-    """A convolution weight whose layout tells NCHW from channels-last: the first 4-D
+def weights_channels_last(model: nn.Module) -> bool | None:
+    """Whether ``model``'s convolution weights are channels-last, read from the first 4-D
     parameter with more than one input channel and a kernel over one pixel (a 1x1 weight is
-    both at once)."""
+    NCHW and channels-last at once); ``None`` when no weight tells."""
     for p in model.parameters():
         if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] * p.shape[3] > 1:
-            return p
+            return p.is_contiguous(memory_format=torch.channels_last)
     return None
 
 
@@ -199,9 +199,8 @@ class Teacher:
         self.load()
         if self.model.training:
             self.model.eval()
-        probe = _layout_probe(self.model)
-        want = self.uses_channels_last
-        if probe is not None and probe.is_contiguous(memory_format=torch.channels_last) != want:
+        current, want = weights_channels_last(self.model), self.uses_channels_last
+        if current is not None and current != want:
             # the weights' layout is read, not remembered: a model shared by two Teachers
             # (or converted by its caller) is put into this one's layout before each run
             fmt = torch.channels_last if want else torch.contiguous_format
