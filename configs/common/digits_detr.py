@@ -28,6 +28,7 @@ lr_multiplier = L(multistep_with_warmup)(max_iter="${train.max_iter}", warmup_it
 optimizer = guarded(get_config("common/optim.py").AdamW, clip_grad_norm=0.1)
 optimizer.lr = 2e-4
 optimizer.weight_decay = 1e-4
+optimizer.fused = "auto"  # as in digits_train.py
 optimizer.params.lr_factor_func = partial(prefix_lr_factor, prefix="backbone.", factor=0.1)
 
 # made by `python tools/backbone_init.py SRC OUT --stages stem res2 res3 res4` from the

@@ -35,3 +35,7 @@ def train_settings(output_dir: str, max_iter: int):
 optimizer = guarded(get_config("common/optim.py").AdamW, clip_grad_norm=10.0)
 optimizer.lr = 1e-3
 optimizer.weight_decay = 0.05
+# one fused AdamW kernel for every parameter where the installed torch has one (CPU from
+# torch 2.4): the same update, to rounding, without a pass per tensor, which a distiller's
+# many small parameters make costly on a CPU (BENCHMARKS.md, issue 20, twelfth session)
+optimizer.fused = "auto"

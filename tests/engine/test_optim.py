@@ -126,3 +126,59 @@ def test_a_fused_optimizer_under_grad_scaler_clips_the_unscaled_gradients():
     # a power-of-two scale unscales exactly; fused and for-loop AdamW agree to rounding
     torch.testing.assert_close(fused.weight, plain.weight, rtol=0, atol=1e-6)
     assert not torch.equal(fused.weight, _linear().weight) and scaler.get_scale() == 1024.0
+
+
+class _NoFusedSGD(torch.optim.SGD):
+    """An optimizer class without a ``fused`` argument."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+
+
+class _FusedOnlyOnCudaAdamW(torch.optim.AdamW):
+    """AdamW as a torch without a CPU kernel builds it: ``fused=True`` refused on CPU."""
+
+    def __init__(self, params, fused=None, **kwargs):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be on ['cuda']")
+        super().__init__(params, **kwargs)
+
+
+def test_fused_auto_takes_the_fused_kernel_and_updates_as_the_loop_does():
+    # this torch has a CPU AdamW kernel: "auto" builds it; from a generator of parameters too.
+    # One step of gradient (3, 4), lr 0.1: both move each weight by -lr * sign(g) (Adam's first
+    # step), the fused kernel to rounding of the for-loop
+    x = torch.tensor([[3.0, 4.0]])
+    plain, fused = _linear(), _linear()
+    ref = build_guarded("torch.optim.AdamW", params=plain.parameters(), lr=0.1, weight_decay=0.0)
+    opt = build_guarded(
+        torch.optim.AdamW, params=fused.parameters(), lr=0.1, weight_decay=0.0, fused="auto"
+    )
+    assert opt.param_groups[0]["fused"] is True and ref.param_groups[0]["fused"] is None
+    for model, o in ((plain, ref), (fused, opt)):
+        _backward(model, x)
+        with EventStorage(0):
+            o.step()
+    torch.testing.assert_close(fused.weight, plain.weight, rtol=0, atol=1e-6)
+    torch.testing.assert_close(plain.weight, torch.tensor([[0.9, -1.1]]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "cls, reason",
+    [(_NoFusedSGD, "unexpected keyword argument 'fused'"), (_FusedOnlyOnCudaAdamW, "'cuda'")],
+)
+def test_fused_auto_falls_back_to_the_class_update_and_says_why(cls, reason, caplog):
+    model = _linear()
+    with caplog.at_level(logging.INFO, logger="relkd"):
+        opt = build_guarded(cls, params=model.parameters(), lr=0.1, fused="auto")
+    assert type(opt).__mro__[1] is cls and not opt.param_groups[0].get("fused")
+    assert len(opt.param_groups[0]["params"]) == 1  # the parameters survived the first try
+    assert f"fused='auto': {cls.__name__}'s own update is used" in caplog.text
+    assert reason in caplog.text
+
+
+def test_fused_auto_keeps_other_errors_and_refuses_other_words():
+    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+        build_guarded(torch.optim.AdamW, params=_linear().parameters(), lr=-1.0, fused="auto")
+    with pytest.raises(ValueError, match="fused must be True, False, None or 'auto', got 'yes'"):
+        build_guarded(torch.optim.AdamW, params=_linear().parameters(), lr=0.1, fused="yes")

@@ -61,6 +61,27 @@ def test_masked_mse_shape_mismatch_raises():
         masked_mse(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 3, 3))
 
 
+def test_fro_distance_is_torch_dist_with_its_gradients():
+    # the official code's torch.dist: same value and gradients for both inputs (within 1e-6:
+    # the backward scales the saved difference instead of recomputing it), 0 gradient at
+    # identical inputs, and sqrt(sum of squares) by hand
+    torch.manual_seed(0)
+    s = torch.randn(2, 3, 5, 4, requires_grad=True)
+    t = torch.randn(2, 3, 5, 4, requires_grad=True)
+    got = feature_distance(s, t, "fro")
+    got.backward()
+    grads, s.grad, t.grad = (s.grad.clone(), t.grad.clone()), None, None
+    want = torch.dist(s, t, p=2)
+    want.backward()
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+    torch.testing.assert_close(grads, (s.grad, t.grad), rtol=1e-6, atol=1e-8)
+    assert torch.equal(grads[0], -grads[1])
+    assert got.item() == pytest.approx((s - t).pow(2).sum().sqrt().item(), rel=1e-6)
+    same = s.detach().clone().requires_grad_()
+    feature_distance(same, s.detach(), "fro").backward()
+    assert same.grad is not None and torch.count_nonzero(same.grad) == 0
+
+
 @pytest.mark.parametrize("norm", ["fro", "mse"])
 def test_grouped_distance_is_the_sum_of_per_image_distances(norm):
     counts = [2, 0, 3, 1]

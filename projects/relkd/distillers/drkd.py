@@ -214,9 +214,13 @@ class DRKD(Distiller):
 
     @staticmethod
     def _zero(inputs: DistillInputs) -> torch.Tensor:
-        """The exact 0 of a term that is not computed, on the features' device."""
-        device = next(iter(inputs.student_features.values())).device
-        return torch.zeros((), device=device)
+        """The exact 0 of a term that is not computed, on the features' device (the boxes' when
+        no feature was asked for: every weight 0)."""
+        found = [
+            *inputs.student_features.values(),
+            *(i.gt_boxes.tensor for i in inputs.gt_instances),
+        ]
+        return torch.zeros((), device=found[0].device if found else None)
 
     @staticmethod
     def _relate(module: InstanceRelation, rois: torch.Tensor, counts: list[int]) -> torch.Tensor:

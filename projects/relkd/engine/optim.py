@@ -10,7 +10,8 @@ from the config and steps:
   ``GradScaler`` unscaled them under AMP), and the norm before clipping is logged as
   ``grad_norm``;
 - an optimizer built with ``fused=True`` (one kernel for every parameter: on a CPU much
-  cheaper than the per-tensor loop when a distiller adds many small parameters) is unscaled here
+  cheaper than the per-tensor loop when a distiller adds many small parameters; ``"auto"``
+  takes it where the installed torch has it, :func:`build_guarded`) is unscaled here
   under ``GradScaler``, which leaves that to the fused kernel, so that clipping sees the true
   gradients;
 - a step whose gradients are not finite is not taken: no parameter, moment or weight decay
@@ -143,11 +144,34 @@ def build_guarded(
     optimizer_class: str | type, clip_grad_norm: float | None = None, **kwargs
 ) -> torch.optim.Optimizer:
     """``optimizer_class(**kwargs)`` guarded by :func:`guard_optimizer` (the ``_target_`` of the
-    nodes :func:`guarded` writes)."""
+    nodes :func:`guarded` writes).
+
+    ``fused="auto"`` (relkd's, not torch's): the fused kernel where this torch has one for the
+    class and every parameter's device and dtype (AdamW on a CPU from torch 2.4, on CUDA), the
+    class's own update otherwise, with a log line that says why.
+    """
     cls = locate(optimizer_class) if isinstance(optimizer_class, str) else optimizer_class
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise TypeError(f"optimizer_class must name a torch optimizer, got {optimizer_class!r}")
+    fused = kwargs.get("fused")
+    if isinstance(fused, str):
+        if fused != "auto":
+            raise ValueError(f"fused must be True, False, None or 'auto', got {fused!r}")
+        return guard_optimizer(_fused_if_supported(cls, kwargs), clip_grad_norm)
     return guard_optimizer(cls(**kwargs), clip_grad_norm)
+
+
+def _fused_if_supported(cls: type, kwargs: dict) -> torch.optim.Optimizer:
+    """``cls(**kwargs, fused=True)``, or ``cls`` without ``fused`` where that is refused (a class
+    without the argument, a device or dtype without the kernel, ``foreach=True`` beside it): any
+    other error is raised by the second construction."""
+    args = {**kwargs, "params": list(kwargs["params"])}  # a generator would be spent by a try
+    try:
+        return cls(**{**args, "fused": True})
+    except (TypeError, RuntimeError, ValueError) as e:
+        optimizer = cls(**{k: v for k, v in args.items() if k != "fused"})
+        logger.info("fused='auto': %s's own update is used, not a fused one (%s)", cls.__name__, e)
+        return optimizer
 
 
 def guarded(node, clip_grad_norm: float | None = None):
