@@ -10,6 +10,7 @@ Three terms on FPN features, with the official code's modules and weights:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -216,11 +217,9 @@ class DRKD(Distiller):
     def _zero(inputs: DistillInputs) -> torch.Tensor:
         """The exact 0 of a term that is not computed, on the features' device (the boxes' when
         no feature was asked for: every weight 0)."""
-        found = [
-            *inputs.student_features.values(),
-            *(i.gt_boxes.tensor for i in inputs.gt_instances),
-        ]
-        return torch.zeros((), device=found[0].device if found else None)
+        boxes = (i.gt_boxes.tensor for i in inputs.gt_instances)
+        first = next(itertools.chain(inputs.student_features.values(), boxes), None)
+        return torch.zeros((), device=None if first is None else first.device)
 
     @staticmethod
     def _relate(module: InstanceRelation, rois: torch.Tensor, counts: list[int]) -> torch.Tensor:
