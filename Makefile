@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SETUP := .venv/.relkd-installed
 
-.PHONY: setup demo test bench lint format clean
+.PHONY: setup demo test test-zoo bench lint format clean
 
 $(SETUP): requirements.txt pyproject.toml tools/setup_env.sh
 	bash tools/setup_env.sh
@@ -20,9 +20,15 @@ NUMERIC_TESTS := tests/modeling tests/layers tests/losses tests/distillers
 NUMERIC_PASS ?= 1
 test: $(SETUP)
 	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
-		$(PY) -m pytest tests -q --timeout 900 $(PYTEST_ARGS)
+		$(PY) -m pytest tests -q --timeout 900 -m "not zoo" $(PYTEST_ARGS)
 	$(if $(NUMERIC_PASS),OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 		$(PY) -m pytest $(NUMERIC_TESTS) -q --timeout 900 $(PYTEST_ARGS))
+
+# every detectron2 model-zoo config as a teacher and every zoo detection LazyConfig as a distilled
+# student (tests/test_model_zoo.py; `make test` runs one per family and format); CI runs it
+test-zoo: $(SETUP)
+	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
+		$(PY) -m pytest tests/test_model_zoo.py -q --timeout 900 -m zoo $(PYTEST_ARGS)
 
 # distillation overhead of every digits recipe (random teachers: timing needs no training);
 # BENCH_ARGS="--device cuda --amp" on a GPU

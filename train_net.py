@@ -39,11 +39,19 @@ from relkd.data import register_digits_det
 from relkd.engine import do_test, do_train
 from relkd.engine.console import setup
 from relkd.engine.overrides import apply_overrides
+from relkd.loading import TeacherLoadError
 
 logger = logging.getLogger("relkd")
 
 
 def main(args):
+    try:
+        return _main(args)
+    except TeacherLoadError as e:  # the message names the weights; add the config that set them
+        raise TeacherLoadError(f"--config-file {args.config_file}: {e}") from None
+
+
+def _main(args):
     cfg = LazyConfig.load(args.config_file)
     # checked: a typo'd key would otherwise be added and ignored
     cfg = apply_overrides(cfg, args.opts)

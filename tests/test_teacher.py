@@ -141,7 +141,9 @@ class _Stats(torch.nn.Module):
 
 
 def test_renormalises_between_pixel_stats_and_formats(saved_teacher):
-    teacher = Teacher(model=saved_teacher[1])  # BGR, detectron2's ImageNet stats, div 32
+    teacher = Teacher(
+        model=saved_teacher[1], loaded=True
+    )  # BGR, detectron2's ImageNet stats, div 32
     student = _Stats([10.0, 20.0, 30.0], [2.0, 4.0, 8.0], "RGB")
     raw_rgb = torch.rand(1, 3, 40, 40) * 255
     raw_rgb[..., 30:, :] = 0  # will be the student's padding
@@ -158,7 +160,7 @@ def test_renormalises_between_pixel_stats_and_formats(saved_teacher):
 
 
 def test_same_stats_pass_through(saved_teacher):
-    teacher = Teacher(model=saved_teacher[1])
+    teacher = Teacher(model=saved_teacher[1], loaded=True)
     x = torch.randn(2, 3, 64, 64)
     teacher.attach(InputSpec.of(teacher.model))
     assert teacher.prepare_images(x, [(64, 64)] * 2) is x

@@ -38,7 +38,7 @@ def teacher_model(teacher_ckpt):
 def _features(
     model, dtype: str, images: torch.Tensor, channels_last: bool | None = None
 ) -> dict[str, torch.Tensor]:
-    teacher = Teacher(model=model, dtype=dtype, channels_last=channels_last)
+    teacher = Teacher(model=model, dtype=dtype, channels_last=channels_last, loaded=True)
     teacher.attach(InputSpec.of(model))
     return teacher.features(images, [tuple(images.shape[-2:])] * len(images), ["p3", "res4"])
 
@@ -76,7 +76,7 @@ def test_fp32_is_fp32_under_amp_and_the_default_follows_amp(teacher_model):
 def test_the_layout_defaults_to_channels_last_with_a_half_dtype(
     dtype, channels_last, expected, teacher_model
 ):
-    teacher = Teacher(model=teacher_model, dtype=dtype, channels_last=channels_last)
+    teacher = Teacher(model=teacher_model, dtype=dtype, channels_last=channels_last, loaded=True)
     assert teacher.uses_channels_last is expected
 
 
@@ -111,12 +111,12 @@ def test_a_channels_last_fp32_teacher_only_reorders_sums(teacher_model):
 
 def test_a_layout_that_is_not_a_bool_is_refused_by_name(teacher_model):
     with pytest.raises(ValueError, match=r"channels_last must be None, True or False, got 'on'"):
-        Teacher(model=teacher_model, channels_last="on")
+        Teacher(model=teacher_model, channels_last="on", loaded=True)
 
 
 def test_an_unknown_dtype_is_refused_by_name(teacher_model):
     with pytest.raises(ValueError, match=r"None or one of \['bf16', 'fp16', 'fp32'\], got 'fp64'"):
-        Teacher(model=teacher_model, dtype="fp64")
+        Teacher(model=teacher_model, dtype="fp64", loaded=True)
 
 
 @pytest.mark.parametrize("name", ["retinanet_R18_fgfi.py", "dab_detr_R18_kd_detr.py"])

@@ -141,7 +141,7 @@ def test_an_auto_weight_is_written_in_a_yaml(teacher_files, tmp_path):
         (lambda c: c.RELKD.update(DISTILLERS=["FGFY"]), ValueError, "FGFY"),
         (lambda c: c.RELKD.DISTILLER_ARGS.FGFI.update(PSY=0.5), TypeError, "psy"),
         (lambda c: c.RELKD.DISTILLER_ARGS.update(DRKD=CfgNode()), ValueError, "DRKD"),
-        (lambda c: c.RELKD.TEACHER.update(WEIGHTS=""), ValueError, "WEIGHTS"),
+        (lambda c: c.RELKD.TEACHER.update(WEIGHTS=""), TeacherLoadError, "WEIGHTS is empty"),
         (lambda c: c.RELKD.TEACHER.update(CONFIG="nowhere.yaml"), FileNotFoundError, "nowhere"),
     ],
 )

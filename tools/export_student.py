@@ -198,13 +198,19 @@ def main(argv=None) -> dict:
         ) from None
     print(f"[export] loads into {type(model).__name__} with no missing or unexpected keys")
     result["config"] = student_config_path(args.out)
-    write_student_config(cfg, os.path.abspath(args.out), result["config"])
+    loads = write_student_config(cfg, os.path.abspath(args.out), result["config"])
     with open(result["config"]) as f:
         needs = "relkd." in f.read()
     print(
         f"[export] {result['config']}: the student's config"
         + (" (it names relkd classes: relkd must be installed to build it)" if needs else "")
     )
+    if loads != result["config"]:
+        result["config_pickle"] = loads
+        print(
+            f"[export] {result['config']} holds an object yaml cannot write back (a lambda in "
+            f"the config): LazyConfig.load cannot read it; {loads} can (cloudpickle.load)"
+        )
     image = None
     if args.trace or not isinstance(cfg, CfgNode):
         try:

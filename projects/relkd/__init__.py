@@ -2,7 +2,7 @@
 
 from .config import add_relkd_config
 from .distillers import Distiller, DistillInputs
-from .meta_arch import DistillDABDETR, DistillRCNN, DistillRetinaNet
+from .meta_arch import DistillDABDETR, DistillFCOS, DistillRCNN, DistillRetinaNet
 from .teacher import CheckpointLoadError, Teacher, TeacherLoadError
 
 __version__ = "0.1.0"
@@ -10,6 +10,7 @@ __all__ = [
     "add_relkd_config",
     "CheckpointLoadError",
     "DistillDABDETR",
+    "DistillFCOS",
     "DistillInputs",
     "DistillRCNN",
     "DistillRetinaNet",

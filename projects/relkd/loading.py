@@ -33,16 +33,33 @@ def resolve_path(path: str, what: str = "Teacher config file") -> str:
     )
 
 
+def _tolerant_loader():
+    """A ``yaml.SafeLoader`` that reads any tag it does not know (detectron2's model-zoo yamls
+    carry ``!!python/object/apply:eval``) as ``None`` instead of raising: only the top-level
+    keys are looked at, and nothing the file names is constructed or run."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("", lambda loader, suffix, node: None)
+    return _Loader
+
+
 def is_yacs_file(path: str) -> bool:
     """Whether ``path`` is a detectron2 yacs config (``MODEL:``/``_BASE_:`` at the top level)
-    rather than a LazyConfig (``.py``, or a ``.yaml`` written by ``LazyConfig.save``)."""
+    rather than a LazyConfig (``.py``, or a ``.yaml`` written by ``LazyConfig.save``).
+
+    Python tags in the file (the model zoo's ``!!python/object/apply:eval``) do not change the
+    answer: they are read as ``None``, never evaluated (detectron2's own yacs loader decides
+    whether to evaluate them when the config is merged)."""
     if os.path.splitext(path)[1] not in (".yaml", ".yml"):
         return False
     import yaml
 
     try:
         with open(path) as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_tolerant_loader())  # noqa: S506 (tags read as None)
     except yaml.YAMLError:
         return False
     return isinstance(data, dict) and ("MODEL" in data or "_BASE_" in data)

@@ -46,6 +46,34 @@ def weights_channels_last(model: nn.Module) -> bool | None:
     return None
 
 
+def _check_weights(config, model: nn.Module | None, weights: str | None, loaded: bool) -> None:
+    """Refuse a teacher that would stay random: no ``weights`` and no ``loaded=True``, or
+    ``loaded=True`` for a model built here from ``config`` (it cannot hold trained weights)."""
+    if not isinstance(loaded, bool):
+        raise ValueError(f"Teacher loaded must be True or False, got {loaded!r}")
+    if weights is not None and not isinstance(weights, str):
+        raise ValueError(f"Teacher weights must be a path or URL string, got {weights!r}")
+    if isinstance(config, str):
+        source = f"config={config!r}"
+    elif config is not None:
+        source = "config=<LazyConfig node>"
+    else:
+        source = f"model={type(model).__name__}"
+    if loaded and (weights or config is not None):
+        raise ValueError(
+            f"Teacher({source}, weights={weights!r}, loaded=True): loaded=True says that an "
+            "already-built `model` holds its trained weights; give either `weights` (loaded "
+            "by relkd) or `model` with loaded=True"
+        )
+    if not weights and not loaded:
+        raise TeacherLoadError(
+            f"Teacher({source}, weights={weights!r}): no teacher weights, so the teacher "
+            "would be a random network. Set the trained teacher's checkpoint (LazyConfig: "
+            "model.teacher.weights=PATH; yacs: RELKD.TEACHER.WEIGHTS), or, for a model whose "
+            "trained weights you loaded yourself, pass Teacher(model=..., loaded=True)"
+        )
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """What a detector's input is: the per-channel pixel statistics it normalises with and
@@ -86,6 +114,11 @@ class Teacher:
             teacher checkpoint on disk.
         model: an already-built detector instead of ``config`` (a LazyConfig can import the
             teacher config's ``model`` node: ``L(Teacher)(model=teacher_cfg.model, ...)``).
+        loaded: ``True`` to say that ``model`` already holds its trained weights (loaded by
+            the caller) and that ``weights`` is left empty on purpose. Without ``weights``
+            and without ``loaded=True`` the constructor raises :class:`TeacherLoadError`: a
+            teacher built from a config starts random, and a random teacher trains a student
+            to imitate noise without any other sign.
         dtype: the precision of the teacher's forward. ``None`` (default): the caller's, fp32
             or, under AMP, AMP's autocast dtype. ``"fp32"``: fp32 even under AMP. ``"bf16"`` /
             ``"fp16"``: under ``torch.autocast`` of that dtype (the weights stay fp32), whatever
@@ -105,9 +138,11 @@ class Teacher:
         model: nn.Module | None = None,
         dtype: str | None = None,
         channels_last: bool | None = None,
+        loaded: bool = False,
     ):
         if (config is None) == (model is None):
             raise ValueError("Teacher needs exactly one of `config` or `model`")
+        _check_weights(config, model, weights, loaded)
         if dtype is not None and dtype not in TEACHER_DTYPES:
             raise ValueError(
                 f"Teacher dtype must be None or one of {sorted(TEACHER_DTYPES)}, got {dtype!r}"
@@ -116,10 +151,8 @@ class Teacher:
             raise ValueError(
                 f"Teacher channels_last must be None, True or False, got {channels_last!r}"
             )
-        if config is not None and not weights:
-            raise TeacherLoadError("Teacher weights are empty: a trained checkpoint is needed")
         self.model = model if model is not None else build_model_from_config(config)
-        self.weights = weights
+        self.weights = weights or ""
         self.dtype = dtype
         self.channels_last = channels_last
         self._pending = bool(weights)  # weights not loaded yet

@@ -79,7 +79,8 @@ def test_the_documented_distiller_example_trains(digits_batch):
     exec(example, scope)
     cfg = load_cfg("digits/retinanet_R18_distill_base.py")
     torch.manual_seed(0)
-    cfg.model.teacher = L(Teacher)(model=instantiate(cfg.model.teacher.model))  # random weights
+    # random weights, declared as loaded: the test needs a teacher, not a trained one
+    cfg.model.teacher = L(Teacher)(model=instantiate(cfg.model.teacher.model), loaded=True)
     cfg.model.distillers = [L(scope["Res4MSE"])()]
     cfg.model.backbone.bottom_up.out_features = ["res2", "res3", "res4", "res5"]
     model = instantiate(cfg.model).train()

@@ -17,7 +17,7 @@ def distilled(teacher_model, *, copy_teacher=False, layers=3, points=6, **kd):
     """A tiny DistillDABDETR around ``teacher_model``; with ``copy_teacher`` its weights are
     the teacher's."""
     model = DistillDABDETR(
-        teacher=Teacher(model=teacher_model),
+        teacher=Teacher(model=teacher_model, loaded=True),
         distillers=[KDDETR(num_general_points=points, **kd)],
         **tiny_kwargs(num_decoder_layers=layers, seed=1),
     )
@@ -201,7 +201,9 @@ def test_wrong_teacher_or_host_raises(teacher_ckpt):
         distilled(tiny_detr(seed=0, num_classes=11))
     retina = instantiate(load_cfg("digits/retinanet_R18_student.py").model)
     with pytest.raises(TypeError, match="DABDETR teacher, got RetinaNet"):
-        DistillDABDETR(teacher=Teacher(model=retina), distillers=[KDDETR()], **tiny_kwargs(seed=1))
+        DistillDABDETR(
+            teacher=Teacher(model=retina, loaded=True), distillers=[KDDETR()], **tiny_kwargs(seed=1)
+        )
     cfg = load_cfg(
         "digits/retinanet_R18_feature_mse.py",
         f"model.teacher.weights={teacher_ckpt['retinanet']}",

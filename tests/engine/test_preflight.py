@@ -105,7 +105,9 @@ def test_teacher_gets_its_own_channel_order():
 
     img = torch.arange(3.0).view(3, 1, 1).expand(3, 2, 2)
     for student_format in ("BGR", "RGB"):
-        teacher = Teacher(model=Fake()).attach(InputSpec((0.0,) * 3, (1.0,) * 3, student_format))
+        teacher = Teacher(model=Fake(), loaded=True).attach(
+            InputSpec((0.0,) * 3, (1.0,) * 3, student_format)
+        )
         wrapper = _TeacherInStudentFormat(teacher)
         wrapper([{"image": img}])
     assert torch.equal(seen[0][:, 0, 0], torch.tensor([2.0, 1.0, 0.0]))

@@ -28,7 +28,7 @@ def build(cfg, args, device):
             node = LazyConfig.load(resolve_path(teacher.config)).model
         # every other argument (dtype, channels_last) as the config sets it
         kept = {k: v for k, v in teacher.items() if k not in ("_target_", "config", "weights")}
-        cfg.model.teacher = L(Teacher)(**{**kept, "model": node})
+        cfg.model.teacher = L(Teacher)(**{**kept, "model": node, "loaded": True})
     if args.teacher_dtype is not None:
         cfg.model.teacher.dtype = args.teacher_dtype
     model = instantiate(cfg.model).to(device).train()

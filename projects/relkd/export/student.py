@@ -95,10 +95,17 @@ def detectron2_stages(node):
     return node
 
 
-def write_student_config(cfg, weights: str, path: str) -> None:
+def write_student_config(cfg, weights: str, path: str) -> str:
     """Write the config of the plain student whose checkpoint is ``weights`` to ``path``: for
     a yacs ``cfg``, :func:`yacs_student_config` with ``MODEL.WEIGHTS``; for a LazyConfig, its
-    ``model`` (:func:`student_config`), ``dataloader.test`` and ``train.init_checkpoint``."""
+    ``model`` (:func:`student_config`), ``dataloader.test`` and ``train.init_checkpoint``.
+
+    Returns:
+        The file that loads: ``path``, or, for a LazyConfig that holds an object yaml cannot
+        write (the model zoo's LSJ configs set a norm to a lambda), the ``path + ".pkl"`` that
+        ``LazyConfig.save`` writes beside the unloadable yaml (``cloudpickle.load`` gives the
+        config; it needs neither relkd nor the config's source files).
+    """
     from detectron2.config import CfgNode, LazyConfig
     from omegaconf import OmegaConf
 
@@ -107,7 +114,7 @@ def write_student_config(cfg, weights: str, path: str) -> None:
         out.MODEL.WEIGHTS = weights
         with open(path, "w") as f:
             f.write(out.dump())
-        return
+        return path
     out = OmegaConf.create(
         {
             "model": detectron2_stages(student_config(cfg.model)),
@@ -116,8 +123,21 @@ def write_student_config(cfg, weights: str, path: str) -> None:
         flags={"allow_objects": True},
     )
     if "dataloader" in cfg and "test" in cfg.dataloader:
-        out.dataloader = {"test": cfg.dataloader.test}
+        # resolved here: its interpolations may point into the rest of the config (the model
+        # zoo's test mapper reads ``${...train.mapper.image_format}``), which is not copied
+        test = OmegaConf.to_container(cfg.dataloader.test, resolve=True)
+        out.dataloader = {"test": test}
+    pickled = f"{path}.pkl"
+    if os.path.exists(pickled):
+        os.remove(pickled)  # a stale one would be taken for this config's
     LazyConfig.save(out, path)
+    try:
+        LazyConfig.load(path)
+    except Exception as e:  # yaml's constructor errors, a lambda's unimportable module
+        if not os.path.isfile(pickled):
+            raise RuntimeError(f"write_student_config: {path} does not load back: {e}") from e
+        return pickled
+    return path
 
 
 def student_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -3,13 +3,14 @@
 from .dab_detr import DistillDABDETR
 from .distill import DistillMixin
 from .rcnn import DistillRCNN
-from .retinanet import DistillRetinaNet
+from .retinanet import DistillFCOS, DistillRetinaNet
 
 
 def _register() -> None:
     """Make ``cfg.MODEL.META_ARCHITECTURE = "DistillRCNN"`` (or ``"DistillRetinaNet"``) work
-    with detectron2's yacs ``build_model`` (see :mod:`relkd.config`). DistillDABDETR is
-    LazyConfig-only: relkd's DAB-DETR has no yacs keys."""
+    with detectron2's yacs ``build_model`` (see :mod:`relkd.config`). DistillDABDETR and
+    DistillFCOS are LazyConfig-only: neither relkd's DAB-DETR nor detectron2's FCOS has yacs
+    keys."""
     from detectron2.modeling import META_ARCH_REGISTRY
 
     for cls in (DistillRCNN, DistillRetinaNet):
@@ -19,4 +20,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["DistillDABDETR", "DistillMixin", "DistillRCNN", "DistillRetinaNet"]
+__all__ = ["DistillDABDETR", "DistillFCOS", "DistillMixin", "DistillRCNN", "DistillRetinaNet"]

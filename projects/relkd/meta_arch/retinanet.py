@@ -1,16 +1,17 @@
-"""``DistillRetinaNet``: detectron2's RetinaNet with a teacher branch."""
+"""``DistillRetinaNet`` and ``DistillFCOS``: detectron2's one-stage detectors with a teacher
+branch (both ``DenseDetector`` subclasses, distilled the same way)."""
 
 from __future__ import annotations
 
-from detectron2.modeling import RetinaNet
+from detectron2.modeling import FCOS, RetinaNet
 
 from .distill import DistillMixin
 
 
-class DistillRetinaNet(DistillMixin, RetinaNet):
-    """RetinaNet whose training losses include the distillers' terms.
-
-    Inference is RetinaNet's own, unchanged.
+class DenseDistillMixin(DistillMixin):
+    """The teacher branch of a detectron2 ``DenseDetector`` (RetinaNet, FCOS): its training
+    losses plus the distillers' terms, its anchors (FCOS: one point-sized box per location)
+    on ``head_in_features``. Inference is the detector's own, unchanged.
 
     Args:
         teacher: the frozen teacher.
@@ -19,7 +20,7 @@ class DistillRetinaNet(DistillMixin, RetinaNet):
             and iteration) or ``"skip"`` (the iteration makes no update and is logged).
         max_consecutive_skips: with ``"skip"``, stop with an error naming the non-finite
             losses when more iterations than this are skipped in a row.
-        **kwargs: RetinaNet's keyword arguments.
+        **kwargs: the detector's keyword arguments.
     """
 
     def _anchor_levels(self) -> list[str]:
@@ -38,3 +39,13 @@ class DistillRetinaNet(DistillMixin, RetinaNet):
             )
         )
         return self._finish_losses(losses)
+
+
+class DistillRetinaNet(DenseDistillMixin, RetinaNet):
+    """RetinaNet whose training losses include the distillers' terms (arguments: those of
+    :class:`DenseDistillMixin`)."""
+
+
+class DistillFCOS(DenseDistillMixin, FCOS):
+    """FCOS whose training losses include the distillers' terms (arguments: those of
+    :class:`DenseDistillMixin`). LazyConfig only, as detectron2's FCOS has no yacs keys."""

@@ -7,7 +7,7 @@ from detectron2.config import CfgNode
 from detectron2.utils.registry import Registry
 
 from ..distillers import DRKD, FGFI, HGD, KDDETR, FeatureMSE
-from ..teacher import Teacher, resolve_path
+from ..teacher import Teacher, TeacherLoadError, resolve_path
 
 DISTILLER_REGISTRY = Registry("RELKD_DISTILLER")
 DISTILLER_REGISTRY.__doc__ = "relkd distillers by class name, for ``cfg.RELKD.DISTILLERS``."
@@ -28,7 +28,10 @@ def build_teacher(cfg: CfgNode) -> Teacher:
     if not node.CONFIG:
         raise ValueError("cfg.RELKD.TEACHER.CONFIG is empty: name the teacher's config file")
     if not node.WEIGHTS:
-        raise ValueError("cfg.RELKD.TEACHER.WEIGHTS is empty: a teacher needs a checkpoint")
+        raise TeacherLoadError(
+            f"cfg.RELKD.TEACHER.WEIGHTS is empty (teacher config {node.CONFIG!r}): the teacher "
+            "would be a random network; set it to the trained teacher's checkpoint"
+        )
     layouts = {"": None, "channels_last": True, "nchw": False}
     if node.LAYOUT not in layouts:
         raise ValueError(
