@@ -38,7 +38,7 @@ def test_foreground_threshold_reads_the_matcher(tool):
 
 @pytest.mark.parametrize("name", ["retinanet_R50_teacher", "retinanet_R18_student"])
 def test_digits_retinanet_anchors_cover_the_val_boxes(tool, name):
-    """Issue 16's bar: >= 90% of digits_det_val GT boxes have an anchor at the matcher's
+    """The bar: >= 90% of digits_det_val GT boxes have an anchor at the matcher's
     foreground IoU (54% on the model zoo's p3-p7 levels)."""
     row = tool.config_coverage(load_cfg(f"digits/{name}.py"), "digits_det_val", (128, 128))
     assert row["num_gt"] == 2695

@@ -8,7 +8,7 @@ from relkd.utils.features import capture_features, feature_shapes
 
 
 def test_retinanet_backbone_exposes_res2_it_does_not_output():
-    # detectron2's COCO RetinaNet (the papers' p3-p7); the digits configs use p2-p6 (issue 16)
+    # detectron2's COCO RetinaNet (the papers' p3-p7); the digits configs use p2-p6
     cfg = model_zoo.get_config("common/models/retinanet.py").model
     model = instantiate(cfg).eval()
     bottom_up = model.backbone.bottom_up

@@ -37,5 +37,5 @@ optimizer.lr = 1e-3
 optimizer.weight_decay = 0.05
 # one fused AdamW kernel for every parameter where the installed torch has one (CPU from
 # torch 2.4): the same update, to rounding, without a pass per tensor, which a distiller's
-# many small parameters make costly on a CPU (BENCHMARKS.md, issue 20, twelfth session)
+# many small parameters make costly on a CPU (BENCHMARKS.md, "How DRKD's overhead came down")
 optimizer.fused = "auto"

@@ -3,8 +3,8 @@
 Specific points are the teacher's 50 learned anchors; general points are 50 fresh N(0, 1)
 logit-space anchors per iteration (the paper pairs 300 general points with 300 queries; relkd
 keeps that one-to-one ratio). T = 10 and the term weights of the official code: KL 1, L1 5,
-GIoU 2 (a KL weight of 0.1, this config's until the eighth session, left the student at its
-baseline; docs/distillers.md, "digits_det weights").
+GIoU 2 (a KL weight of 0.1, this config's until 2026-12-05, commit 202c6ec, left the student at
+its baseline; docs/distillers.md, "digits_det weights").
 """
 
 from detectron2.config import LazyCall as L

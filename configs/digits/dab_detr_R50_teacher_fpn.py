@@ -1,6 +1,6 @@
 """digits_det DAB-DETR R50 teacher whose memory is the FPN level p3 (stride 8, 256 tokens at
 128 px) of the digits RetinaNet R50 teacher, frozen: 21.4 AP at 7,000 iterations, the DAB-DETR
-teacher worth distilling of issue 16 (BENCHMARKS.md, "A DAB-DETR teacher above 20 AP").
+teacher worth distilling (BENCHMARKS.md, "A DAB-DETR teacher above 20 AP").
 
     python train_net.py --config-file configs/digits/retinanet_R50_teacher.py   # first
     python train_net.py --config-file configs/digits/dab_detr_R50_teacher_fpn.py

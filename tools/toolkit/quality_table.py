@@ -18,7 +18,7 @@ LABELS = {
     "fgfi_frcnn_teacher": "FGFI, Faster R-CNN teacher",
     "teacher_faster_rcnn": "teacher (Faster R-CNN R50)",
 }
-# methods whose teacher is of another detector family, and that family (issue 17): their row's
+# methods whose teacher is of another detector family, and that family: their row's
 # teacher is the row ``teacher_<family>``, trained at that family's own config schedule
 CROSS_TEACHER = {"fgfi_frcnn_teacher": "faster_rcnn"}
 
