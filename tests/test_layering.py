@@ -18,7 +18,7 @@ LAYERS = [
     {"loading"},  # config files and checkpoints
     {"teacher"},
     {"meta_arch"},  # the distilling detectors
-    {"engine", "export"},  # the training loop; deployment of the student
+    {"engine", "export", "bench"},  # the training loop; deployment; benchmark statistics
     {"__init__"},  # the package's public names
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -132,9 +132,33 @@ def parse_args(argv=None):
         help="runs at once, each with cpu_count // jobs threads (default: 2 with --device cpu "
         "on 2 or more cores, else 1)",
     )
-    p.add_argument("--output-root", default=os.path.join(REPO, "output", "quality"))
+    p.add_argument(
+        "--output-root", default=None, help="default output/quality (--converged: output/converged)"
+    )
     p.add_argument("--retrain", action="store_true", help="ignore cached runs and teachers")
+    p.add_argument(
+        "--converged",
+        action="store_true",
+        help="the comparison at convergence on configs/converged (BENCHMARKS.md, 'Distillation "
+        "at convergence'): teachers, curve, rule; default --output-root output/converged",
+    )
+    p.add_argument(
+        "--extend",
+        action="store_true",
+        help="with --converged: add the rule's extension seeds to undecided comparisons",
+    )
+    p.add_argument(
+        "--cores",
+        nargs="+",
+        type=int,
+        default=None,
+        help="with --converged: the cores to pin runs to, one run per core (default: all)",
+    )
     args = p.parse_args(argv)
+    folder = "converged" if args.converged else "quality"
+    args.output_root = args.output_root or os.path.join(REPO, "output", folder)
+    if args.converged:
+        return args
     if args.jobs is None:
         args.jobs = 2 if args.device == "cpu" and (os.cpu_count() or 1) >= 2 else 1
     if not args.scale > 0 or not args.student_scale > 0:
@@ -358,6 +382,15 @@ def main(argv=None) -> str:
     from relkd.data import build_digits_det
 
     print(f"[quality] digits_det at {build_digits_det()}", flush=True)
+    if args.converged:
+        from toolkit import converged
+
+        os.makedirs(args.output_root, exist_ok=True)
+        cores = args.cores or list(range(os.cpu_count() or 1))
+        dets = args.detectors or converged.DETECTORS
+        text = converged.main(args.output_root, dets, args.extend, cores)
+        print("\n" + text, flush=True)
+        return text
     os.makedirs(args.output_root, exist_ok=True)
     t0 = time.time()
     from toolkit.jobs import run_jobs

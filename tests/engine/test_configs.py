@@ -121,7 +121,9 @@ def test_schedule_follows_max_iter_override(max_iter):
 
 TRAINING_CONFIGS = sorted(
     os.path.relpath(p, os.path.join(REPO, "configs"))
-    for p in glob.glob(os.path.join(REPO, "configs/digits/*.py")) + COCO_PATHS
+    for p in glob.glob(os.path.join(REPO, "configs/digits/*.py"))
+    + glob.glob(os.path.join(REPO, "configs/converged/*.py"))
+    + COCO_PATHS
 )
 
 
@@ -175,3 +177,22 @@ def test_method_configs_derive_from_their_distillation_base(name):
         assert cfg.model[key] == base.model[key], key
     if name not in TEACHER_SWAPS:
         assert cfg.model.teacher == base.model.teacher
+
+
+@pytest.mark.parametrize("det", ["retinanet", "faster_rcnn"])
+def test_converged_testbed_configs(det):
+    # the testbed's student is the digits student at half the width; its method configs take
+    # the digits configs' distillers unchanged (the defaults are fixed before the runs)
+    student = instantiate(load_cfg(f"converged/{det}_R18_student.py").model)
+    digits = instantiate(load_cfg(f"digits/{det}_R18_student.py").model)
+    widths = [m.out_channels for m in (student.backbone.bottom_up.res5[-1],)]
+    assert widths == [digits.backbone.bottom_up.res5[-1].out_channels // 2] == [128]
+    assert student.backbone.output_shape() == digits.backbone.output_shape()  # same FPN
+    teacher = load_cfg(f"converged/{det}_R50_teacher.py")
+    assert teacher.train.max_iter == 8000
+    assert teacher.model == load_cfg(f"digits/{det}_R50_teacher.py").model
+    for method in ("fgfi", "drkd", "hgd"):
+        cfg = load_cfg(f"converged/{det}_R18_{method}.py")
+        assert cfg.model.distillers == load_cfg(f"digits/{det}_R18_{method}.py").model.distillers
+        assert cfg.model.teacher.weights == f"output/converged/{det}_R50_teacher/model_final.pth"
+        assert cfg.train.checkpointer.max_to_keep == 8

@@ -1,5 +1,6 @@
 """tools/quality.py: aggregation over seeds, gain and gap recovered, table and plot."""
 
+import json
 import os
 import subprocess
 
@@ -408,3 +409,67 @@ def test_student_scale_lengthens_the_students_only(quality, monkeypatch, capsys)
     with pytest.raises(SystemExit):
         quality.parse_args(["--student-scale", "0"])
     assert "--student-scale must be > 0, got 1.0, 0.0" in capsys.readouterr().err
+
+
+# --- the comparison at convergence (tools/quality.py --converged) ---------------------------
+
+
+def test_converged_plan_splits_the_seeds_between_two_teachers(tmp_path):
+    import queue
+
+    from toolkit import converged
+
+    jobs, runs = converged.plan(str(tmp_path), ["retinanet"], {}, queue.Queue())
+    by_key = {j.key: j for j in jobs}
+    assert {"retinanet/teacher/A", "retinanet/teacher/B"} <= set(by_key)
+    assert by_key["retinanet/teacher/B"].fn.args[2] == ["train.max_iter=8000", "train.seed=1"]
+    L = 4000
+    assert sorted(runs["retinanet"]["fgfi"]) == [L // 4, L // 2, L]
+    assert [s for s, _, _ in runs["retinanet"]["fgfi"][L]] == [100, 101, 102, 103]
+    for seed, teacher in ((100, "A"), (101, "A"), (102, "B"), (103, "B")):
+        job = by_key[f"retinanet/fgfi/{L}/{seed}"]
+        assert job.deps == {f"retinanet/teacher/{teacher}"}
+        weights = converged.teacher_dir(str(tmp_path), "retinanet", teacher) + "/model_final.pth"
+        assert f"model.teacher.weights={weights}" in job.fn.args[2]
+    # FGFI's 400-iteration warm-up scales with the schedule, as the learning rate does
+    assert "model.distillers.0.warmup_iters=100" in by_key["retinanet/fgfi/1000/100"].fn.args[2]
+    assert by_key["retinanet/baseline/4000/100"].deps == set()
+    assert [s for s, _, _ in runs["retinanet"]["baseline"][L // 2]] == [100, 102]
+    # the extension adds seeds 104 (A) and 105 (B) to the undecided method and the baseline only
+    _, ext = converged.plan(str(tmp_path), ["retinanet"], {"retinanet": ["drkd"]}, queue.Queue())
+    assert [s for s, _, _ in ext["retinanet"]["drkd"][L]][-2:] == [104, 105]
+    assert len(ext["retinanet"]["baseline"][L]) == 6 and len(ext["retinanet"]["fgfi"][L]) == 4
+
+
+def test_converged_verdict_waits_for_the_whole_family(tmp_path):
+    import queue
+
+    from toolkit import converged
+
+    _, runs = converged.plan(str(tmp_path), ["retinanet"], {}, queue.Queue())
+    offsets = {"baseline": 0.0, "fgfi": 3.0, "drkd": -2.0, "hgd": 0.1}
+
+    def finish(out, ap):
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "summary.json"), "w") as f:
+            json.dump({"results": {"bbox": {"AP": ap}}}, f)
+
+    for name, out in runs["retinanet"]["teacher"].items():
+        finish(out, 60.0 + (name == "B"))
+    for arm, points in runs["retinanet"].items():
+        if arm == "teacher":
+            continue
+        for iters, rows in points.items():
+            for seed, out, _ in rows:
+                finish(out, 50.0 + offsets[arm] + iters / 4000 + (seed % 3) * 0.2)
+    results = converged.collect(runs)
+    rows = converged.verdicts(results, runs)
+    assert [r["key"] for r in rows] == ["retinanet/fgfi", "retinanet/drkd", "retinanet/hgd"]
+    assert [r["verdict"] for r in rows] == ["helps", "hurts", "no useful help"]
+    assert rows[0]["gain"] == pytest.approx(3.0)
+    text = converged.report(results, rows)
+    # baseline: L/2 seeds 100, 102 give 50.7, 50.5; L seeds 100-103 give 51.2, 51.4, 51.0, 51.2
+    assert "| retinanet | 60.00 | 61.00 | 50.60 | 51.20 | +0.60 | yes | +9.30 |" in text
+    # one run of the family missing: no verdict yet (the correction would count fewer tests)
+    os.remove(os.path.join(runs["retinanet"]["hgd"][4000][3][1], "summary.json"))
+    assert converged.verdicts(converged.collect(runs), runs) == []

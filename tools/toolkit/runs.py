@@ -121,6 +121,8 @@ def train_run(
     overrides: list[str],
     tag: str = "relkd",
     threads: int | None = None,
+    cpu: int | None = None,
+    resume: bool = False,
 ) -> dict:
     """Train ``config`` into ``out`` through ``train_net.py`` and return its summary.
 
@@ -132,8 +134,11 @@ def train_run(
         threads: if given, the run's torch threads (``OMP_NUM_THREADS``), and its console
             output goes to ``out/stdout.txt`` instead of this process's, so that several runs
             can share the machine.
+        cpu: if given, the run is pinned to that core (``taskset -c``).
+        resume: continue the run's last checkpoint in ``out`` (``--resume``) when there is one.
     """
     cmd = [
+        *(["taskset", "-c", str(cpu)] if cpu is not None else []),
         sys.executable,
         os.path.join(REPO, "train_net.py"),
         "--config-file",
@@ -141,9 +146,11 @@ def train_run(
         f"train.output_dir={out}",
         *overrides,
     ]
+    if resume and os.path.isfile(os.path.join(out, "last_checkpoint")):
+        cmd.insert(cmd.index("--config-file"), "--resume")
     # one write per line (print writes the text and its newline separately): runs started from
     # several threads do not interleave their lines
-    print(f"\n[{tag}] $ {' '.join(cmd[1:])}\n", end="", flush=True)
+    print(f"\n[{tag}] $ {' '.join(cmd[cmd.index(sys.executable) + 1 :])}\n", end="", flush=True)
     t0 = time.time()
     if threads is None:
         subprocess.run(cmd, cwd=REPO, check=True)
@@ -151,7 +158,7 @@ def train_run(
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         os.makedirs(out, exist_ok=True)
         log = os.path.join(out, "stdout.txt")
-        with open(log, "w") as f:
+        with open(log, "a" if resume else "w") as f:
             proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
         if proc.returncode != 0:
             raise RuntimeError(f"[{tag}] {config} failed (exit {proc.returncode}); see {log}")

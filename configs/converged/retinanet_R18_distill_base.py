@@ -1,0 +1,17 @@
+"""Converged testbed distillation base for RetinaNet: the student of `retinanet_R18_student.py`
+(same schedule) and the teacher of `retinanet_R50_teacher.py`, with no distillers. Each method
+config takes its distillers, unchanged, from the digits config of that method."""
+
+from detectron2.config import LazyCall as L
+
+from relkd import DistillRetinaNet, Teacher
+
+from .retinanet_R18_student import dataloader, lr_multiplier, model, optimizer, train
+from .retinanet_R50_teacher import model as _teacher
+
+model._target_ = DistillRetinaNet
+model.teacher = L(Teacher)(
+    model=_teacher, weights="output/converged/retinanet_R50_teacher/model_final.pth"
+)
+model.distillers = []
+train.output_dir = "output/converged/retinanet_R18_distill_base"

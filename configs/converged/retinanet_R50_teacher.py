@@ -1,0 +1,12 @@
+"""Converged testbed teacher: the digits RetinaNet ResNet-50-FPN
+(`configs/digits/retinanet_R50_teacher.py`) trained 8,000 iterations instead of 2,500, so that
+it stays ahead of a converged student (BENCHMARKS.md, "Distillation at convergence"). The
+comparison trains two of them, seeds 0 and 1 (`train.seed`)."""
+
+from ..common.data.digits import dataloader
+from ..common.digits_train import lr_multiplier, optimizer, train_settings
+from ..common.models.digits import retinanet
+
+MAX_ITER = 8000
+model = retinanet(depth=50)
+train = train_settings("output/converged/retinanet_R50_teacher", MAX_ITER)
