@@ -240,12 +240,56 @@ def test_anchor_and_memory_embeddings_agree_at_pixel_centres(temperature):
     mask[:, :, 6:] = True  # the image covers 6 of the 8 columns
     pos = memory_positions(mask, 16, temperature).view(4, 8, 32)
     for row, col in ((0, 0), (2, 5), (3, 1)):
-        centre = torch.tensor([(col + 0.5) / 6, (row + 0.5) / 4, 0.3, 0.2])
+        centre = torch.tensor([(col + 1) / 6, (row + 1) / 4, 0.3, 0.2])
         emb = anchor_embed(centre, 16, temperature)
         assert emb.shape == (64,)
         assert torch.allclose(emb[:32], pos[row, col], atol=1e-5), (row, col)
-    # the lowest frequency is one period over the image: sin(2 pi x) at x = 0.5 / 6
-    assert pos[0, 0, 0].item() == pytest.approx(math.sin(2 * math.pi * 0.5 / 6), abs=1e-6)
+    # the lowest frequency is one period over the image: sin(2 pi x) at x = 1 / 6
+    assert pos[0, 0, 0].item() == pytest.approx(math.sin(2 * math.pi * 1 / 6), abs=1e-5)
+
+
+def _official_sine_hw(mask, num_pos_feats, temperature):
+    """IDEA-Research/DAB-DETR 723ddb8, models/DAB_DETR/position_encoding.py,
+    PositionEmbeddingSineHW(normalize=True).forward, transcribed: ``(B, 2 F, H, W)``, y's
+    channels first."""
+    not_mask = ~mask
+    y_embed = not_mask.cumsum(1, dtype=torch.float32)
+    x_embed = not_mask.cumsum(2, dtype=torch.float32)
+    eps, scale = 1e-6, 2 * math.pi
+    y_embed = y_embed / (y_embed[:, -1:, :] + eps) * scale
+    x_embed = x_embed / (x_embed[:, :, -1:] + eps) * scale
+    dim_t = torch.arange(num_pos_feats, dtype=torch.float32)
+    dim_t = temperature ** (2 * (dim_t // 2) / num_pos_feats)
+    pos_x = x_embed[:, :, :, None] / dim_t
+    pos_y = y_embed[:, :, :, None] / dim_t
+    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("temperature", [20.0, 10000.0])
+def test_memory_positions_equal_the_official_code(temperature):
+    from relkd.modeling.dab_detr.position import memory_positions
+
+    mask = torch.zeros(2, 5, 7, dtype=torch.bool)
+    mask[0, 3:, :] = True  # image 0: 3 rows of 5, all 7 columns
+    mask[1, :, 4:] = True  # image 1: 4 columns of 7
+    got = memory_positions(mask, 16, temperature)  # (B, H * W, 32): x's 16 channels, then y's
+    want = _official_sine_hw(mask, 16, temperature).flatten(2).transpose(1, 2)
+    want = torch.cat((want[..., 16:], want[..., :16]), dim=-1)  # the official puts y first
+    assert torch.allclose(got, want, atol=1e-5)
+    # image 0's first pixel is at y = 1 / 3 (its centre, 0.5 / 3, gives sin(pi / 3) = 0.87)
+    assert got[0, 0, 16].item() == pytest.approx(math.sin(2 * math.pi / 3), abs=1e-5)
+
+
+def test_inverse_sigmoid_clamps_as_the_official_code():
+    from relkd.layers.boxes import inverse_sigmoid
+
+    # IDEA-Research/DAB-DETR 723ddb8, util/misc.py, inverse_sigmoid: clamp to [1e-3, 1 - 1e-3]
+    x = torch.tensor([0.0, 1e-6, 5e-4, 1e-3, 0.2, 0.5, 1 - 1e-6, 1.0])
+    want = torch.log(x.clamp(min=1e-3) / (1 - x).clamp(min=1e-3))
+    assert torch.allclose(inverse_sigmoid(x), want)
+    assert inverse_sigmoid(torch.tensor(0.0)).item() == pytest.approx(math.log(1e-3), rel=1e-6)
 
 
 def _decode_recording_layers(model, seed=0):

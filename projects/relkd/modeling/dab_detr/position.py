@@ -1,8 +1,10 @@
 """Sine embeddings of normalised coordinates, shared by the memory positions and the anchors.
 
 The memory's positional embedding and the anchors' query embedding use the same function, so a
-query whose anchor centre equals a pixel's centre has the same positional code as that pixel
-(what DAB-DETR's conditional cross-attention relies on).
+query whose anchor centre equals a pixel's normalised position has the same positional code as
+that pixel (what DAB-DETR's conditional cross-attention relies on). Channels are ordered x before
+y (the official code puts y first): a fixed permutation that the learned layers reading them
+absorb.
 """
 
 from __future__ import annotations
@@ -41,15 +43,18 @@ def memory_positions(
         num_feats: channels per axis; the output has ``2 * num_feats``.
 
     Returns:
-        ``(B, H * W, 2 * num_feats)``: the embedding of the pixel centres ``(x, y)``, normalised
-        by each image's unpadded extent, so that 0 and 1 are the image borders.
+        ``(B, H * W, 2 * num_feats)``: the embedding of the pixels ``(x, y)``, normalised by
+        each image's unpadded extent as the official DAB-DETR does (``PositionEmbeddingSineHW``,
+        ``normalize=True``): the ``i``-th pixel (from 0) of an image ``H`` pixels high is at
+        ``(i + 1) / H``, so its last pixel is at 1.
     """
     valid = (~mask).float()
     y = valid.cumsum(1)
     x = valid.cumsum(2)
-    # pixel centres in [0, 1] of each image's own (unpadded) height and width
-    y = (y - 0.5) / y[:, -1:, :].clamp(min=1)
-    x = (x - 0.5) / x[:, :, -1:].clamp(min=1)
+    # the running count over each image's last count; the official 1e-6 keeps a padding-only
+    # column (count 0) at 0
+    y = y / (y[:, -1:, :] + 1e-6)
+    x = x / (x[:, :, -1:] + 1e-6)
     pos = torch.cat(
         (sine_embed(x, num_feats, temperature), sine_embed(y, num_feats, temperature)), dim=-1
     )
