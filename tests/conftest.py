@@ -12,12 +12,17 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTORS = ("retinanet", "faster_rcnn")
-TEACHERS = (*DETECTORS, "dab_detr")
+TEACHERS = (*DETECTORS, "dab_detr", "mask_rcnn")
 
 
 def detector_of(config_name: str) -> str:
     """The detector family of a digits config file name."""
     return next(d for d in TEACHERS if os.path.basename(config_name).startswith(d))
+
+
+def needs_masks(config_name: str) -> bool:
+    """Whether a digits config's student has a mask head (it trains on ``digits_det_segm``)."""
+    return os.path.basename(config_name).startswith("mask_rcnn")
 
 
 def teacher_of(config_name: str) -> str:
@@ -155,6 +160,74 @@ def digits_batch():
     return next(iter(instantiate(cfg.dataloader.train)))
 
 
+@pytest.fixture(scope="session")
+def digits_segm_batch():
+    """The two images of ``digits_batch`` from ``digits_det_segm_train``, as the Mask R-CNN
+    train loader gives them: their instances also hold ``gt_masks``."""
+    from detectron2.config import instantiate
+    from detectron2.utils.env import seed_all_rng
+
+    cfg = load_cfg(
+        "digits/mask_rcnn_R18_student.py",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.num_workers=0",
+    )
+    seed_all_rng(0)  # as digits_batch: the same shuffle, the same two images
+    return next(iter(instantiate(cfg.dataloader.train)))
+
+
+@pytest.fixture
+def batch_of(request):
+    """``batch_of(config_name)``: the batch a digits config trains on in the tests,
+    ``digits_segm_batch`` for a student with a mask head, else ``digits_batch``."""
+
+    def get(config_name: str) -> list[dict]:
+        fixture = "digits_segm_batch" if needs_masks(config_name) else "digits_batch"
+        return request.getfixturevalue(fixture)
+
+    return get
+
+
 def read_json(path: str) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+# The names through which a test starts another Python process (a script run as a user would).
+_PROCESS_RUNNERS = {"run_script", "run_train_net", "run_tool", "subprocess"}
+
+
+def _starts_processes(fn, seen: set) -> bool:
+    """Whether ``fn``, or a function of the repository that it names (followed through its
+    module's globals), names one of :data:`_PROCESS_RUNNERS`."""
+    code = getattr(fn, "__code__", None)
+    if code is None or fn in seen:
+        return False
+    seen.add(fn)
+    stack, names = [code], set()
+    while stack:  # nested functions and lambdas have their own code objects
+        c = stack.pop()
+        names |= set(c.co_names)
+        stack += [k for k in c.co_consts if hasattr(k, "co_names")]
+    if names & _PROCESS_RUNNERS:
+        return True
+    scope = getattr(fn, "__globals__", {})
+    for name in names:
+        target = scope.get(name)
+        if getattr(target, "__module__", "").startswith("tests") and callable(target):
+            if _starts_processes(target, seen):
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark ``cli`` every test that starts another process, itself or through a fixture it
+    uses: ``make test-fast`` leaves them out (``make test`` runs them)."""
+    for item in items:
+        fns = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in (info.name2fixturedefs.values() if info else ()):
+            fns += [d.func for d in defs]
+        seen: set = set()
+        if any(_starts_processes(f, seen) for f in fns if f is not None):
+            item.add_marker(pytest.mark.cli)

@@ -1,6 +1,7 @@
-"""``tools/benchmark.py``: its phases measure what they claim. The teacher phase runs exactly
-the teacher's part of a step, the plain student has the distilled student's weights, and the
-CPU peak-memory probe sees an allocation and forgets it after a reset."""
+"""``tools/benchmark.py`` and its code in ``relkd.bench``: its phases measure what they claim.
+The teacher phase runs exactly the teacher's part of a step, the plain student has the distilled
+student's weights, and the CPU peak-memory probe sees an allocation and forgets it after a
+reset."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import pytest
 import torch
 from detectron2.config import instantiate
 
+from relkd.bench.batches import synthetic_batches
+from relkd.bench.memory import peak_mib, reset_peak
+from relkd.bench.models import build, calibrate_frozen_norms, in_auto_window, optimizer_for
+from relkd.bench.timing import AUTO, PHASES, TEACHER_FP32, Phases, count_flops
 from relkd.export.student import student_state
 
 from .conftest import NO_PREFLIGHT, load_cfg, load_tool
 
+# the script, for its command line
 bench = load_tool("benchmark")
 
 
@@ -73,30 +79,30 @@ def test_plain_student_has_the_distilled_students_weights(teacher_ckpt):
         "digits/faster_rcnn_R18_drkd.py", f"model.teacher.weights={teacher_ckpt['faster_rcnn']}"
     )
     args = bench.parse_args(["x"])
-    model, plain = bench.build(cfg, args, torch.device("cpu"))
+    model, plain = build(cfg, args, torch.device("cpu"))
     assert type(plain).__name__ == "GeneralizedRCNN" and plain.training
     ref = student_state(model.state_dict())
     got = plain.state_dict()
     assert set(got) == set(ref) and all(torch.equal(got[k], ref[k]) for k in ref)
-    opt = bench.optimizer_for(cfg, plain)
+    opt = optimizer_for(cfg, plain)
     assert opt.param_groups[0]["lr"] == pytest.approx(cfg.optimizer.lr * 1e-3)
 
 
 def test_cpu_peak_memory_probe():
     device = torch.device("cpu")
-    bench.reset_peak(device)
-    base = bench.peak_mib(device)
+    reset_peak(device)
+    base = peak_mib(device)
     x = torch.ones(256 * 2**20 // 4)  # 256 MiB, touched
     del x
-    high = bench.peak_mib(device)
+    high = peak_mib(device)
     assert high >= base + 200
-    bench.reset_peak(device)
-    assert bench.peak_mib(device) < high - 200
+    reset_peak(device)
+    assert peak_mib(device) < high - 200
 
 
 def test_synthetic_batches_are_valid_and_seeded():
-    a = bench.synthetic_batches(2, 3, 96, 160, num_classes=10)
-    b = bench.synthetic_batches(2, 3, 96, 160, num_classes=10)
+    a = synthetic_batches(2, 3, 96, 160, num_classes=10)
+    b = synthetic_batches(2, 3, 96, 160, num_classes=10)
     assert len(a) == 2 and len(a[0]) == 3
     for x, y in zip(a[0], b[0]):
         assert x["image"].shape == (3, 96, 160) and torch.equal(x["image"], y["image"])
@@ -104,6 +110,19 @@ def test_synthetic_batches_are_valid_and_seeded():
         assert (boxes[:, 2:] > boxes[:, :2]).all()
         assert (boxes[:, 2] <= 160).all() and (boxes[:, 3] <= 96).all()
         assert x["instances"].gt_classes.max() < 10
+        assert not x["instances"].has("gt_masks")
+
+
+def test_synthetic_batches_for_a_mask_head_hold_the_boxes_as_masks():
+    (batch,) = synthetic_batches(1, 2, 96, 160, num_classes=10, masks=True)
+    for x in batch:
+        inst = x["instances"]
+        masks = inst.gt_masks.tensor
+        assert masks.shape == (5, 96, 160) and masks.dtype == torch.bool
+        # each mask is the pixels whose centres lie in its box: the box, to a pixel
+        assert (masks.sum((1, 2)) > 0).all()
+        boxes, extent = inst.gt_boxes.tensor, inst.gt_masks.get_bounding_boxes().tensor
+        assert ((extent - boxes).abs() <= 1).all()
 
 
 def test_cli_writes_json_and_table(teacher_ckpt, tmp_path):
@@ -128,7 +147,7 @@ def test_cli_writes_json_and_table(teacher_ckpt, tmp_path):
     (row,) = data["rows"]
     med = row["median_s"]
     assert row["batch"] == 2 and row["distillers"] == ["FeatureMSE"]
-    assert all(med[p] > 0 for p in bench.PHASES)
+    assert all(med[p] > 0 for p in PHASES)
     assert row["overhead"] == pytest.approx(med["distill"] / (med["student"] + med["teacher"]))
     assert "retinanet_R18_feature_mse.py" in (out / "benchmark.md").read_text()
 
@@ -150,7 +169,7 @@ def test_frozen_norms_are_set_to_their_batch_statistics(digits_batch):
     for i, m in enumerate(norms):
         # a copy: detectron2 applies ReLU in place right after each norm
         m.register_forward_hook(lambda m, a, out, i=i: outputs.__setitem__(i, out.clone()))
-    assert bench.calibrate_frozen_norms(model, digits_batch) == len(norms)
+    assert calibrate_frozen_norms(model, digits_batch) == len(norms)
     with torch.no_grad():
         model.backbone(model.preprocess_image(digits_batch).tensor)
     assert sorted(outputs) == list(range(len(norms)))
@@ -167,7 +186,7 @@ def test_a_config_without_teacher_is_refused_by_name():
     with pytest.raises(
         SystemExit, match=r"model \(RetinaNet\) has no teacher; .* give a distilled"
     ):
-        bench.build(cfg, args, "cpu")
+        build(cfg, args, "cpu")
 
 
 def test_a_random_teacher_keeps_the_configs_teacher_arguments():
@@ -181,7 +200,7 @@ def test_a_random_teacher_keeps_the_configs_teacher_arguments():
         "model.teacher.dtype=bf16",
         "model.teacher.channels_last=False",
     )
-    model, _ = bench.build(cfg, args, torch.device("cpu"))
+    model, _ = build(cfg, args, torch.device("cpu"))
     assert (model.teacher.dtype, model.teacher.channels_last) == ("bf16", False)
     assert model.teacher.weights == "" and model.teacher.loaded
 
@@ -198,7 +217,7 @@ def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_bat
         f"model.teacher.weights={teacher_ckpt['retinanet']}",
         NO_PREFLIGHT,
     )
-    model, plain = bench.build(cfg, args, torch.device("cpu"))
+    model, plain = build(cfg, args, torch.device("cpu"))
     half = model.teacher
     seen = []
     forward = model.teacher_forward
@@ -208,10 +227,10 @@ def test_a_half_precision_teacher_is_also_timed_in_fp32(teacher_ckpt, digits_bat
         seen.append((model.teacher.dtype, weights_channels_last(model.teacher.model)))
 
     model.teacher_forward = recording
-    phases = bench.Phases(cfg, model, plain, torch.device("cpu"), amp=False)
+    phases = Phases(cfg, model, plain, torch.device("cpu"), amp=False)
     for _ in range(2):
         phases.run("teacher", digits_batch)
-        phases.run(bench.TEACHER_FP32, digits_batch)
+        phases.run(TEACHER_FP32, digits_batch)
     assert seen == [("bf16", True), ("fp32", False)] * 2
     assert model.teacher is half and half.dtype == "bf16"
     assert phases.teacher_fp32().model is not half.model
@@ -226,13 +245,13 @@ def test_the_auto_window_phase_measures_in_every_step(teacher_ckpt, digits_batch
         NO_PREFLIGHT,
     )
     args = bench.parse_args(["configs/digits/retinanet_R18_fgfi.py", "--auto-window"])
-    model, plain = bench.build(cfg, args, torch.device("cpu"))
-    auto = bench.in_auto_window(cfg, model, torch.device("cpu"))
+    model, plain = build(cfg, args, torch.device("cpu"))
+    auto = in_auto_window(cfg, model, torch.device("cpu"))
     own = auto.state_dict()
     assert all(torch.equal(own[k], v) for k, v in model.state_dict().items())
-    phases = bench.Phases(cfg, model, plain, torch.device("cpu"), amp=False, auto_model=auto)
+    phases = Phases(cfg, model, plain, torch.device("cpu"), amp=False, auto_model=auto)
     for _ in range(3):
-        phases.run(bench.AUTO, digits_batch)
+        phases.run(AUTO, digits_batch)
     (d,) = auto.distillers
     assert d.auto.seen.item() == 3 and d.auto.measured.item() == 3 and not d.auto.is_set
     assert model.distillers[0].auto is None  # the model of phase (c) keeps its numeric weight
@@ -248,9 +267,9 @@ def test_flops_of_the_distill_step_are_the_two_phases_plus_the_adapters(teacher_
         NO_PREFLIGHT,
     )
     args = bench.parse_args(["configs/digits/retinanet_R18_feature_mse.py"])
-    model, plain = bench.build(cfg, args, torch.device("cpu"))
-    phases = bench.Phases(cfg, model, plain, torch.device("cpu"), amp=False)
-    flops = bench.count_flops(phases, digits_batch)
+    model, plain = build(cfg, args, torch.device("cpu"))
+    phases = Phases(cfg, model, plain, torch.device("cpu"), amp=False)
+    flops = count_flops(phases, digits_batch)
     adapters = model.distillers[0].adapters  # {student level: Sequential(1x1 conv)}
     images = model.preprocess_image(digits_batch).tensor
     with torch.no_grad():

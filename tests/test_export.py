@@ -280,4 +280,64 @@ def test_trace_example_from_an_image_file_when_the_dataset_is_not_registered(tmp
     cv2.imwrite(image, np.full((40, 56, 3), 200, dtype=np.uint8))
     result = tool.main([ckpt, out, "--trace", ts, "--image", image])
     assert os.path.isfile(ts) and result["trace_max_diff"] <= 1e-4
-    assert tuple(tool.example_image(cfg, image).shape) == (3, 40, 56)
+    from relkd.bench.exporting import example_image
+
+    assert tuple(example_image(cfg, image).shape) == (3, 40, 56)
+
+
+def test_a_mask_rcnn_student_predicts_masks_without_relkd(tmp_path, digits_segm_batch):
+    """A distilled Mask R-CNN's student: the yacs config ``MASK_ON: true``, ``DefaultPredictor``
+    predicting its masks where relkd is not installed, and a trace that gives eager's masks."""
+    cfg = load_cfg(
+        "digits/mask_rcnn_R18_fgfi.py",
+        "model.teacher.weights=/not/needed.pth",
+        "model.roi_heads.box_predictor.test_score_thresh=0.0",
+    )
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    with torch.no_grad():  # random mask logits sit near 0: spread them far from the threshold
+        model.roi_heads.mask_head.predictor.weight.mul_(100.0)
+    DetectionCheckpointer(model, save_dir=str(tmp_path)).save("model_final")
+    LazyConfig.save(cfg, str(tmp_path / "config.yaml"))
+    out, ts = str(tmp_path / "student.pth"), str(tmp_path / "student.ts")
+    result = load_tool("export_student").main(
+        [str(tmp_path / "model_final.pth"), out, "--trace", ts]
+    )
+    assert result["trace_max_diff"] == 0.0  # masks included
+    predictor = result["predictor"]
+    with open(predictor["config"]) as f:
+        assert "MASK_ON: true" in f.read()
+    image = tmp_path / "image.pt"
+    torch.save(digits_segm_batch[0]["image"], image)
+    proc = _without_relkd(f"""
+        import torch
+        from detectron2.config import get_cfg
+        from detectron2.engine import DefaultPredictor
+        image = torch.load({str(image)!r})
+        ycfg = get_cfg()
+        ycfg.merge_from_file({predictor["config"]!r})
+        pred = DefaultPredictor(ycfg)(image.permute(1, 2, 0).numpy())["instances"]
+        torch.save(pred, {str(tmp_path / "pred.pt")!r})
+        print(type(DefaultPredictor(ycfg).model.roi_heads.mask_head).__name__)
+        """)
+    assert proc.stdout.split() == ["MaskRCNNConvUpsampleHead"]
+    pred = torch.load(tmp_path / "pred.pt", weights_only=False)
+    plain = instantiate(student_config(cfg.model)).eval()
+    load_strict(plain, out)
+    with torch.no_grad():
+        (want,) = plain([{"image": digits_segm_batch[0]["image"]}])
+    want = want["instances"]
+    assert len(want) > 0 and pred.pred_masks.shape == (len(pred), 128, 128)
+    assert pred.pred_masks.dtype == torch.bool and want.pred_masks.shape[1:] == (128, 128)
+    # the wider convolutions sum in another order (last bits of the features): the top 20
+    # detections are among DefaultPredictor's, with their masks but for a pixel or two
+    for i in range(20):
+        close = (pred.pred_classes == want.pred_classes[i]) & (
+            (pred.scores - want.scores[i]).abs() < 1e-4
+        )
+        boxes = pred.pred_boxes.tensor[close] - want.pred_boxes.tensor[i]
+        match = (boxes.abs().amax(dim=1) < 1e-3).nonzero()
+        assert len(match), f"detection {i} of the student is missing"
+        mask = pred.pred_masks[close][match[0, 0]]
+        assert (mask != want.pred_masks[i]).sum() <= 2, f"the mask of detection {i} differs"
+    assert want.pred_masks[:20].any()  # masks that are not all empty

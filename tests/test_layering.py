@@ -18,7 +18,8 @@ LAYERS = [
     {"loading"},  # config files and checkpoints
     {"teacher"},
     {"meta_arch"},  # the distilling detectors
-    {"engine", "export", "bench"},  # the training loop; deployment; benchmark statistics
+    {"engine", "export"},  # the training loop; deployment
+    {"bench"},  # the code of the command-line tools: runs, benchmarks, pictures
     {"__init__"},  # the package's public names
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -205,3 +205,28 @@ def test_a_distilled_model_evaluates_without_the_teacher_checkpoint(tmp_path, di
     with pytest.raises(TeacherLoadError, match="gone.pth"):
         do_train(cfg)  # training stops at its start, before the preflight and the first step
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_teacher_is_prepared_once_not_at_every_run(saved_teacher, monkeypatch):
+    """Loading, eval mode and the layout happen in ``prepare()``, which the runs call at the
+    teacher's first use and after a change of dtype (another layout), not at every step."""
+    teacher = Teacher(config=TEACHER_CFG, weights=saved_teacher[0])
+    teacher.attach(InputSpec.of(teacher.model))
+    calls = []
+    prepare = teacher.prepare
+    monkeypatch.setattr(teacher, "prepare", lambda: calls.append(teacher.dtype) or prepare())
+    x = torch.zeros(1, 3, 64, 64)
+    for _ in range(3):
+        teacher.features(x, [(64, 64)], ["p3"])
+    assert calls == [None] and teacher.loaded
+    teacher.dtype = "bf16"  # channels-last: the weights are converted before the next run
+    teacher.features(x, [(64, 64)], ["p3"])
+    teacher.features(x, [(64, 64)], ["p3"])
+    assert calls == [None, "bf16"]
+
+
+def test_frozen_model_is_the_deprecated_name_of_prepare(saved_teacher):
+    teacher = Teacher(config=TEACHER_CFG, weights=saved_teacher[0])
+    with pytest.warns(DeprecationWarning, match=r"call Teacher.prepare\(\)"):
+        model = teacher.frozen_model()
+    assert model is teacher.model and teacher.loaded and not model.training

@@ -182,3 +182,19 @@ def test_yacs_skip_needs_relkd_build_optimizer(teacher_files, digits_batch):
     trainer = SimpleTrainer(model, itertools.repeat(digits_batch), opt)
     trainer.train(0, 1)
     assert opt.skipped_steps == 0 and len(opt.state) > 0  # it stepped (momentum buffers)
+
+
+def test_drkd_weights_are_read_by_their_names_and_former_names():
+    from relkd.meta_arch.yacs import build_distillers
+
+    cfg = get_cfg()
+    add_relkd_config(cfg)
+    cfg.RELKD.DISTILLERS = ["DRKD"]
+    cfg.RELKD.DISTILLER_ARGS.DRKD = CfgNode({"RELATION_WEIGHT": 0.5})
+    assert build_distillers(cfg)[0].weights["relation"] == 0.5
+    cfg.RELKD.DISTILLER_ARGS.DRKD = CfgNode({"IR_WEIGHT": 0.5})
+    with pytest.warns(DeprecationWarning, match="its name is now relation_weight"):
+        assert build_distillers(cfg)[0].weights["relation"] == 0.5
+    cfg.RELKD.DISTILLER_ARGS.DRKD.RELATION_WEIGHT = 0.25
+    with pytest.raises(TypeError, match="DISTILLER_ARGS.DRKD: DRKD: ir_weight is the former name"):
+        build_distillers(cfg)

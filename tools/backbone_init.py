@@ -13,12 +13,6 @@ may be downloaded, and DETRs from scratch do not converge in a CPU schedule):
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-
-sys.path.insert(
-    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "projects")
-)
 
 
 def main(argv=None) -> None:

@@ -22,23 +22,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "projects"))
+from relkd.bench import runs
+from relkd.bench.jobs import Job, run_jobs
+from relkd.bench.methods import METHODS
+from relkd.bench.runs import REPO
 
 QUICK_ITERS = 4
 QUICK_EVAL = [
     "dataloader.test.dataset.names=digits_det_val_mini",
     "dataloader.evaluator.dataset_name=digits_det_val_mini",
 ]
-METHODS = {"fgfi": "FGFI", "hgd": "HGD-R", "drkd": "DRKD", "feature_mse": "FeatureMSE"}
+# the methods the demo offers, with their labels
+DEMO_METHODS = {name: m.label for name, m in METHODS.items() if m.demo}
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--detector", choices=("retinanet", "faster_rcnn"), default="retinanet")
-    p.add_argument("--method", choices=sorted(METHODS), default="fgfi", help="the distiller")
+    p.add_argument("--method", choices=sorted(DEMO_METHODS), default="fgfi", help="the distiller")
     p.add_argument(
         "--output-root",
         default=None,
@@ -59,8 +61,6 @@ def cached_teacher(config: str, out: str, quick: bool) -> dict | None:
     Raises ``SystemExit`` when it was trained for other than the iterations this demo would
     train it for (a quick teacher in a full run's folder, or one from a shortened config).
     """
-    from toolkit import runs
-
     ckpt = os.path.join(out, "model_final.pth")
     if not (os.path.isfile(ckpt) and os.path.isfile(os.path.join(out, "summary.json"))):
         return None
@@ -76,9 +76,7 @@ def cached_teacher(config: str, out: str, quick: bool) -> dict | None:
     return summary
 
 
-def train(config: str, out: str, extra: list[str], quick: bool, threads=None) -> dict:
-    from toolkit.runs import train_run
-
+def train(config: str, out: str, extra: list[str], quick: bool, threads: int | None = None) -> dict:
     if quick:
         # a 4-iteration teacher is untrained by design: no preflight; evaluated on the first 100
         # val images (digits_det_val_mini), a tenth of the evaluation time
@@ -90,7 +88,7 @@ def train(config: str, out: str, extra: list[str], quick: bool, threads=None) ->
             "train.teacher_preflight.enabled=False",
             *QUICK_EVAL,
         ]
-    return train_run(config, out, extra, tag="demo", threads=threads)
+    return runs.train_run(config, out, extra, tag="demo", threads=threads)
 
 
 def table(rows: list[tuple[str, str, dict]]) -> str:
@@ -106,13 +104,12 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> str:
+def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     from relkd.data import build_digits_det
 
     print("[demo] digits_det: building or reusing the embedded dataset ...", flush=True)
     print(f"[demo] digits_det at {build_digits_det()}", flush=True)
-    from toolkit.jobs import Job, run_jobs
 
     def run(name: str) -> tuple[str, str]:
         return f"configs/digits/{name}.py", os.path.join(args.output_root, name)
@@ -130,8 +127,8 @@ def main(argv=None) -> str:
     students = [
         ("student (baseline)", f"{args.detector}_R18_student", []),
         (
-            f"student + {METHODS[args.method]}",
-            f"{args.detector}_R18_{args.method}",
+            f"student + {DEMO_METHODS[args.method]}",
+            METHODS[args.method].configs[args.detector],
             [f"model.teacher.weights={teacher_ckpt}"],
         ),
     ]

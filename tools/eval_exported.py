@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "projects"))
 
 
 def parse_args(argv=None):

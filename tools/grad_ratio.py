@@ -23,10 +23,8 @@ import json
 import os
 import re
 import statistics
-import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "projects"))
 
 
 def checkpoints(run: str) -> list[tuple[int, str]]:

@@ -25,8 +25,9 @@ import dataclasses
 import statistics
 import time
 
-from benchmark import Phases, timed_batches  # (importing it puts relkd on sys.path)
-from toolkit.bench_models import build
+from relkd.bench.batches import timed_batches
+from relkd.bench.models import build
+from relkd.bench.timing import Phases
 
 
 def extra_decode(model, distiller, batch, one_pass: bool) -> float:

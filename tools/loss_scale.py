@@ -19,11 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import sys
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "projects"))
 
 
 def main(argv=None) -> list[dict]:

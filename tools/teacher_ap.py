@@ -12,11 +12,6 @@ Prints one line, ``teacher AP <ap> (<dtype>, <n> images)``, and nothing is train
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "projects"))
 
 
 def main(argv=None) -> float:

@@ -6,8 +6,8 @@
 
 For each image ``i``:
 - ``detections_<i>.png``: teacher (left) and student (right) detections above
-  ``--score-thresh``, with the GT boxes in green; a panel where nothing passes says so, with
-  the best score;
+  ``--score-thresh``, with the GT boxes in green and, for a Mask R-CNN, each detection's mask;
+  a panel where nothing passes says so, with the best score;
 - ``distance_<i>.png``: per backbone output level, the teacher-student mean squared feature
   difference (one cyan heat map per level, left to right, labelled with its level and its
   maximum, on one colour scale shared by the levels of the image);
@@ -25,10 +25,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "projects"))
+from relkd.bench.drawing import (
+    draw_detections,
+    label,
+    overlay,
+    rgb,
+    save,
+    shared_scale,
+    write_pictures,
+)
+from relkd.bench.vis import capture_distill_inputs, feature_distances
 
 
 def parse_args(argv=None):
@@ -65,6 +72,9 @@ def val_inputs(cfg, n: int, min_boxes: int) -> list[dict]:
     mapper = instantiate(cfg.dataloader.test.mapper)
     mapper.is_train = True  # keep the annotations as instances; no augmentation is configured
     dicts = instantiate(cfg.dataloader.test.dataset)
+    if any("segmentation" in a for d in dicts for a in d.get("annotations", ())):
+        # masks too (digits_det_segm): a mask head's training forward reads them
+        mapper.use_instance_mask, mapper.instance_mask_format = True, "bitmask"
     out = [mapper(d) for d in dicts if len(d.get("annotations", ())) >= max(min_boxes, 1)][:n]
     if len(out) < n:
         raise ValueError(
@@ -73,129 +83,14 @@ def val_inputs(cfg, n: int, min_boxes: int) -> list[dict]:
     return out
 
 
-def rgb(x: dict, input_format: str):
-    img = x["image"].permute(1, 2, 0).numpy()
-    return img[..., ::-1] if input_format == "BGR" else img
-
-
-def upscale(a, scale: int):
-    import numpy as np
-
-    return np.kron(a, np.ones((scale, scale) + (1,) * (a.ndim - 2), dtype=a.dtype))
-
-
-def detection_note(instances, thresh: float) -> str | None:
-    """What a detections panel says when no detection reaches ``thresh`` (``None`` otherwise)."""
-    if len(instances) and bool((instances.scores >= thresh).any()):
-        return None
-    best = f"best score {instances.scores.max():.2f}" if len(instances) else "no detections at all"
-    return f"nothing >= {thresh:g} ({best})"
-
-
-def draw_detections(img, instances, gt_boxes, names, thresh: float, scale: int, title: str):
-    from detectron2.utils.visualizer import Visualizer
-
-    keep = instances[instances.scores >= thresh].to("cpu")
-    base = draw_boxes(upscale(img, scale), gt_boxes, scale)  # GT first, under the detections
-    vis = Visualizer(base, scale=1.0)
-    labels = [f"{names[c]} {s:.2f}" for c, s in zip(keep.pred_classes, keep.scores)]
-    boxes = keep.pred_boxes.tensor.numpy() * scale
-    drawn = vis.overlay_instances(boxes=boxes, labels=labels).get_image()
-    note = detection_note(instances, thresh)
-    return label(drawn, title if note is None else f"{title}: {note}")
-
-
-def label(array, text: str):
-    """``array (H, W, 3)`` uint8 with ``text`` written at its top left on a dark band."""
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFont
-
-    im = Image.fromarray(np.ascontiguousarray(array))
-    draw = ImageDraw.Draw(im)
-    # Pillow's scalable default font: its fixed bitmap font drops the spaces at small sizes
-    font = ImageFont.load_default(size=max(11, im.height // 24))
-    x0, y0, x1, y1 = draw.textbbox((3, 2), text, font=font)
-    draw.rectangle((0, 0, x1 + 3, y1 + 2), fill=(0, 0, 0))
-    draw.text((3, 2), text, fill=(255, 255, 255), font=font)
-    return np.asarray(im)
-
-
-def shared_scale(maps: list) -> tuple[list, float]:
-    """``maps`` divided by their common maximum, and that maximum (levels stay comparable; a
-    coarse level of two cells is no longer solid at its own maximum)."""
-    vmax = max(float(m.max()) for m in maps)
-    return [m / max(vmax, 1e-12) for m in maps], vmax
-
-
-def draw_boxes(out, boxes, scale: int, colour=(0, 255, 0)):
-    """``out`` (upscaled image, modified) with ``boxes`` (input-pixel XYXY) as 1-pixel frames."""
-    for x0, y0, x1, y1 in boxes if boxes is not None else []:
-        x0, y0, x1, y1 = (int(round(v * scale)) for v in (x0, y0, x1, y1))
-        x1, y1 = min(x1, out.shape[1] - 1), min(y1, out.shape[0] - 1)
-        out[y0 : y1 + 1, [x0, x1]] = colour
-        out[[y0, y1], x0 : x1 + 1] = colour
-    return out
-
-
-# digits_det draws random ink on random backgrounds, so no single overlay colour stands out on
-# all of them (a red one vanished on red ink): the overlay both tints with cyan and dims the
-# image where the heat is low, which shows on any colour
-OVERLAY = (0, 255, 255)
-TINT, DIM = 0.5, 0.6
-
-
-def overlay(img, heat, scale: int, boxes=None):
-    """``img (H, W, 3)`` uint8 with ``heat (h, w)`` in [0, 1] (nearest upscale to the image):
-    cyan tint ``TINT * heat``, brightness ``1 - DIM * (1 - heat)``; GT boxes in green.
-    Returns ``(H * scale, W * scale, 3)`` uint8."""
-    import numpy as np
-    import torch.nn.functional as F
-
-    h, w = img.shape[:2]
-    heat = F.interpolate(heat[None, None].float(), size=(h, w), mode="nearest")[0, 0].numpy()
-    base = upscale(img.astype(np.float32), scale)
-    colour = np.broadcast_to(np.array(OVERLAY, dtype=np.float32), base.shape)
-    a = upscale(heat, scale)[..., None]
-    out = (base * (1 - TINT * a) + colour * TINT * a) * (1 - DIM * (1 - a))
-    return draw_boxes(out.round().astype(np.uint8), boxes, scale)
-
-
-def relation_figure(a_s, a_t, classes, names, path: str, level: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [names[c] for c in classes.tolist()]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4), dpi=100)
-    for ax, a, who in zip(axes, (a_s, a_t), ("student", "teacher")):
-        im = ax.imshow(a.cpu().numpy(), vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(f"{who} relations, {level}")
-        ax.set_xticks(range(len(labels)), labels)
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set_xlabel("GT class")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.savefig(path)  # fixed size: 800 x 400 pixels
-    plt.close(fig)
-
-
-def save(path: str, array) -> str:
-    from PIL import Image
-
-    Image.fromarray(array).save(path)
-    return path
-
-
 def main(argv=None) -> list[str]:
     args = parse_args(argv)
     import numpy as np
     import torch
     from detectron2.config import LazyConfig
     from detectron2.data import MetadataCatalog
-    from toolkit.vis import capture_distill_inputs, feature_distances, relation_matrices
 
     from relkd.data import register_digits_det
-    from relkd.distillers import DRKD, FGFI
     from relkd.engine.overrides import apply_overrides
 
     register_digits_det()
@@ -212,7 +107,7 @@ def main(argv=None) -> list[str]:
     written = []
     with torch.no_grad():
         plain = [{"image": x["image"]} for x in inputs]
-        teacher_out = model.teacher.frozen_model()(plain)
+        teacher_out = model.teacher.prepare()(plain)
         student_out = model(plain)
     for i, (img, t, s, x) in enumerate(zip(images, teacher_out, student_out, inputs)):
         gt = x["instances"].gt_boxes.tensor.tolist()
@@ -236,25 +131,11 @@ def main(argv=None) -> list[str]:
     if skipped:
         print(f"[visualize] no distance map for {skipped}: student and teacher channels differ")
 
+    # each distiller's own pictures (FGFI's masks, DRKD's relations), from the inputs it sees
     dist_inputs = capture_distill_inputs(model, inputs) if len(model.distillers) else None
     for d in model.distillers:
-        if isinstance(d, FGFI):
-            masks = d.masks(dist_inputs)
-            for i, (img, x) in enumerate(zip(images, inputs)):
-                boxes = x["instances"].gt_boxes.tensor.tolist()
-                row = np.hstack(
-                    [
-                        label(overlay(img, masks[f][i], args.scale, boxes), f"FGFI mask {f}")
-                        for f in d.features
-                    ]
-                )
-                written.append(save(os.path.join(out_dir, f"fgfi_mask_{i}.png"), row))
-        if isinstance(d, DRKD):
-            for level in d.instance_levels:
-                for i, (a_s, a_t, cls) in enumerate(relation_matrices(d, dist_inputs, level)):
-                    path = os.path.join(out_dir, f"drkd_relation_{i}_{level}.png")
-                    relation_figure(a_s, a_t, cls, names, path, level)
-                    written.append(path)
+        pictures = d.pictures(dist_inputs)
+        written += write_pictures(d, pictures, images, inputs, names, args.scale, out_dir)
     for p in written:
         print(f"[visualize] {p}")
     return written

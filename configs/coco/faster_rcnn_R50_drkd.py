@@ -7,5 +7,5 @@ from relkd.distillers import DRKD
 
 from .faster_rcnn_R50_distill_base import dataloader, lr_multiplier, model, optimizer, train
 
-model.distillers = [L(DRKD)(pr_weight=1e-3, ir_weight=4e-3, ins_weight=2.4e-3)]
+model.distillers = [L(DRKD)(pixel_weight=1e-3, relation_weight=4e-3, instance_weight=2.4e-3)]
 train.output_dir = "output/coco/faster_rcnn_R50_drkd"

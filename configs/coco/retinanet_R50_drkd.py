@@ -7,5 +7,5 @@ from relkd.distillers import DRKD
 
 from .retinanet_R50_distill_base import dataloader, lr_multiplier, model, optimizer, train
 
-model.distillers = [L(DRKD)(pr_weight=4e-3, ir_weight=5e-3, ins_weight=6e-3)]
+model.distillers = [L(DRKD)(pixel_weight=4e-3, relation_weight=5e-3, instance_weight=6e-3)]
 train.output_dir = "output/coco/retinanet_R50_drkd"

@@ -11,5 +11,7 @@ from relkd.distillers import DRKD
 
 from .faster_rcnn_R18_distill_base import dataloader, lr_multiplier, model, optimizer, train
 
-model.distillers = [L(DRKD)(pr_weight=1e-3, ir_weight=4e-3, ins_weight=2.4e-3, num_nodes=[64] * 5)]
+model.distillers = [
+    L(DRKD)(pixel_weight=1e-3, relation_weight=4e-3, instance_weight=2.4e-3, num_nodes=[64] * 5)
+]
 train.output_dir = "output/digits/faster_rcnn_R18_drkd"

@@ -11,5 +11,7 @@ from relkd.distillers import DRKD
 
 from .retinanet_R18_distill_base import dataloader, lr_multiplier, model, optimizer, train
 
-model.distillers = [L(DRKD)(pr_weight=2e-4, ir_weight=2.5e-4, ins_weight=3e-4, num_nodes=[64] * 5)]
+model.distillers = [
+    L(DRKD)(pixel_weight=2e-4, relation_weight=2.5e-4, instance_weight=3e-4, num_nodes=[64] * 5)
+]
 train.output_dir = "output/digits/retinanet_R18_drkd"

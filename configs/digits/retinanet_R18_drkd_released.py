@@ -8,5 +8,5 @@ three-term config (the code's 5e-3 / 20, see there).
 
 from .retinanet_R18_drkd import dataloader, lr_multiplier, model, optimizer, train
 
-model.distillers[0].update(pr_weight=0.0, ins_weight=0.0, relation_filter="none")
+model.distillers[0].update(pixel_weight=0.0, instance_weight=0.0, relation_filter="none")
 train.output_dir = "output/digits/retinanet_R18_drkd_released"

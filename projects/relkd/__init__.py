@@ -2,8 +2,9 @@
 
 from .config import add_relkd_config
 from .distillers import Distiller, DistillInputs
+from .loading import CheckpointLoadError, TeacherLoadError
 from .meta_arch import DistillDABDETR, DistillFCOS, DistillRCNN, DistillRetinaNet
-from .teacher import CheckpointLoadError, Teacher, TeacherLoadError
+from .teacher import Teacher
 
 __version__ = "0.1.0"
 __all__ = [

@@ -138,9 +138,11 @@ def test_weights_scale_terms_and_mse_form():
     f, t = _feats(4, 0), _feats(4, 1)
     a = DRKD(num_nodes=(4, 4, 8), relation_filter="none").eval()
     a.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
-    b = DRKD(num_nodes=(4, 4, 8), relation_filter="none", pr_weight=2e-3, ins_weight=0).eval()
+    b = DRKD(
+        num_nodes=(4, 4, 8), relation_filter="none", pixel_weight=2e-3, instance_weight=0
+    ).eval()
     b.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
-    # ins_weight=0: b builds no instance adapters, the one thing of a's it lacks
+    # instance_weight=0: b builds no instance adapters, the one thing of a's it lacks
     skipped = b.load_state_dict(a.state_dict(), strict=False)
     assert not skipped.missing_keys
     assert skipped.unexpected_keys and all(
@@ -173,8 +175,8 @@ def test_errors():
         ValueError, match="DRKD: student 'p5' has stride 32 but teacher 'p5' has stride 64"
     ):
         DRKD(num_nodes=(4, 4, 8)).setup(_shapes(4), teacher, anchor_levels=LEVELS)
-    with pytest.raises(ValueError, match="ir_weight must be >= 0"):
-        DRKD(ir_weight=-1)
+    with pytest.raises(ValueError, match="relation_weight must be >= 0"):
+        DRKD(relation_weight=-1)
 
 
 def test_instance_terms_equal_the_image_by_image_definition():
@@ -268,7 +270,7 @@ def test_a_zero_weight_term_is_not_computed_and_builds_nothing():
     f, t = _feats(4, 0), _feats(4, 1)
     full = DRKD(num_nodes=(4, 4, 8), generator=torch.Generator().manual_seed(2))
     full.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
-    rel = DRKD(num_nodes=(4, 4, 8), pr_weight=0, ins_weight=0)
+    rel = DRKD(num_nodes=(4, 4, 8), pixel_weight=0, instance_weight=0)
     rel.generator = torch.Generator().manual_seed(2)
     rel.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
     assert rel.requirements().student == ("p3", "p4") == rel.requirements().teacher
@@ -291,9 +293,27 @@ def test_a_zero_weight_term_is_not_computed_and_builds_nothing():
     assert got["loss_drkd_pixel"].item() == 0.0 == got["loss_drkd_instance"].item()
     sum(got.values()).backward()
     assert s["p5"].grad is None and s["p3"].grad.abs().sum() > 0
-    nothing = DRKD(num_nodes=(4, 4, 8), pr_weight=0, ir_weight=0, ins_weight=0)
+    nothing = DRKD(num_nodes=(4, 4, 8), pixel_weight=0, relation_weight=0, instance_weight=0)
     nothing.setup(_shapes(4), _shapes(4), anchor_levels=LEVELS)
     assert not list(nothing.parameters()) and nothing.requirements().student == ()
     # as the meta-architecture calls it: only the features asked for, i.e. none
     out = nothing(_inputs({}, {}, BOXES))
     assert all(v.item() == 0.0 for v in out.values()) and len(out) == 3
+
+
+def test_the_term_weights_are_named_after_the_terms():
+    assert DRKD().weights == {"pixel": 1e-3, "relation": 4e-3, "instance": 2.4e-3}  # the code's
+    d = DRKD(pixel_weight=1.0, relation_weight=2.0, instance_weight=0.0)
+    assert d.weights == {"pixel": 1.0, "relation": 2.0, "instance": 0.0}
+    assert not d.active("instance") and d.active("relation")
+    with pytest.raises(ValueError, match="DRKD: relation_weight must be >= 0, got -1"):
+        DRKD(relation_weight=-1)
+
+
+def test_the_former_weight_names_warn_with_the_new_one_and_are_not_mixed_with_it():
+    # configs written for pr_weight, ir_weight, ins_weight keep training the same model
+    with pytest.warns(DeprecationWarning, match="pr_weight is deprecated; its name is now pixel"):
+        old = DRKD(pr_weight=2e-3)
+    assert old.weights == DRKD(pixel_weight=2e-3).weights
+    with pytest.raises(TypeError, match="ins_weight is the former name of instance_weight; give"):
+        DRKD(instance_weight=1.0, ins_weight=2.0)

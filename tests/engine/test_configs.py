@@ -28,6 +28,12 @@ def test_there_are_coco_configs_for_the_papers_pairs():
         "coco/faster_rcnn_R50_hgd.py",
         "coco/retinanet_R50_hgd.py",
         "coco/faster_rcnn_R50_drkd_hgd.py",
+        "coco/faster_rcnn_R50_pkd.py",
+        "coco/retinanet_R50_pkd.py",
+        "coco/faster_rcnn_R50_cwd.py",
+        "coco/retinanet_R50_cwd.py",
+        "coco/faster_rcnn_R50_mgd.py",
+        "coco/retinanet_R50_mgd.py",
     } <= set(COCO)
 
 
@@ -35,7 +41,9 @@ def test_there_are_coco_configs_for_the_papers_pairs():
 def test_coco_config_instantiates_with_strictly_loaded_teacher(name, tmp_path):
     cfg = load_cfg(name)
     url = cfg.model.teacher.weights
-    assert url.startswith("https://dl.fbaipublicfiles.com/detectron2/COCO-Detection/"), url
+    # a Mask R-CNN student distils from a zoo Mask R-CNN
+    task = "COCO-InstanceSegmentation" if "mask_rcnn" in name else "COCO-Detection"
+    assert url.startswith(f"https://dl.fbaipublicfiles.com/detectron2/{task}/"), url
     # no download here: write a checkpoint of the teacher architecture and load that strictly
     torch.manual_seed(0)
     teacher_model = instantiate(cfg.model.teacher.model)
@@ -53,6 +61,24 @@ def test_coco_config_instantiates_with_strictly_loaded_teacher(name, tmp_path):
         len(model.backbone.bottom_up.res4) == 6 and len(model.teacher.backbone.bottom_up.res4) == 23
     )
     assert cfg.train.max_iter == 180000 and cfg.train.init_checkpoint.endswith("R-50.pkl")
+    masks = "mask_rcnn" in name  # a mask head on both sides, and the masks loaded to train it
+    assert model.roi_heads.mask_on is masks if hasattr(model, "roi_heads") else not masks
+    if masks:
+        assert model.teacher.model.roi_heads.mask_on
+        assert cfg.dataloader.train.mapper.use_instance_mask
+
+
+def test_coco_mask_rcnn_configs_take_the_faster_rcnn_distillers():
+    for method in ("feature_mse", "fgfi", "drkd", "hgd"):
+        masks = load_cfg(f"coco/mask_rcnn_R50_{method}.py")
+        boxes = load_cfg(f"coco/faster_rcnn_R50_{method}.py")
+        assert masks.model.distillers == boxes.model.distillers, method
+    # FGFI: the paper's R101 pairing, here the zoo's Mask R-CNN R101-FPN
+    fgfi = load_cfg("coco/mask_rcnn_R50_fgfi.py").model.teacher
+    assert "mask_rcnn_R_101_FPN_3x" in fgfi.weights
+    assert fgfi.model.backbone.bottom_up.stages.depth == 101
+    base = load_cfg("coco/mask_rcnn_R50_distill_base.py").model.teacher
+    assert "mask_rcnn_X_101_32x8d_FPN_3x" in base.weights
 
 
 @pytest.mark.parametrize(
@@ -93,11 +119,15 @@ def test_digits_configs_instantiate_plain_models():
         "retinanet_R18_student",
         "faster_rcnn_R50_teacher",
         "faster_rcnn_R18_student",
+        "mask_rcnn_R50_teacher",
+        "mask_rcnn_R18_student",
     ):
         cfg = load_cfg(f"digits/{name}.py")
         model = instantiate(cfg.model)
         heads = model if "retinanet" in name else model.roi_heads
         assert heads.num_classes == 10
+        if "rcnn" in name:
+            assert heads.mask_on is name.startswith("mask_rcnn")
         assert cfg.train.device == "cpu"
         assert len(model.backbone.bottom_up.res4) == (6 if "R50" in name else 2)
     for name in ("dab_detr_R50_teacher", "dab_detr_R18_student"):
@@ -105,6 +135,31 @@ def test_digits_configs_instantiate_plain_models():
         assert model.num_classes == 10 and model.in_feature == "res4"
         assert not hasattr(model.backbone, "res5")  # cut after the feature it uses
         assert len(model.backbone.res4) == (6 if "R50" in name else 2)
+
+
+def test_digits_mask_rcnn_configs():
+    """The Mask R-CNN configs train on the masks of digits_det_segm, evaluate boxes and masks,
+    size the zoo's mask head at the FPN width, and take the Faster R-CNN configs' distillers."""
+    cfg = load_cfg("digits/mask_rcnn_R18_student.py")
+    loader = cfg.dataloader
+    assert loader.train.dataset.names == "digits_det_segm_train"
+    assert loader.train.mapper.use_instance_mask and loader.train.mapper.instance_mask_format
+    assert not loader.train.mapper.get("recompute_boxes", False)  # digits_det's boxes
+    assert loader.test.dataset.names == loader.evaluator.dataset_name == "digits_det_segm_val"
+    assert tuple(loader.evaluator.tasks) == ("bbox", "segm")
+    heads = instantiate(cfg.model).roi_heads
+    assert heads.mask_in_features == ["p2", "p3", "p4", "p5"]
+    assert heads.mask_head.mask_fcn1.in_channels == heads.mask_head.mask_fcn4.out_channels == 64
+    assert heads.mask_head.predictor.out_channels == 10
+    assert (
+        load_cfg("digits/mask_rcnn_R18_distill_base.py").model.teacher.weights
+        == "output/digits/mask_rcnn_R50_teacher/model_final.pth"
+    )
+    for method in ("feature_mse", "fgfi", "drkd", "hgd"):
+        masks = load_cfg(f"digits/mask_rcnn_R18_{method}.py")
+        boxes = load_cfg(f"digits/faster_rcnn_R18_{method}.py")
+        assert masks.model.distillers == boxes.model.distillers, method
+        assert masks.dataloader == loader
 
 
 @pytest.mark.parametrize("max_iter", [1000, 4000])
@@ -140,15 +195,19 @@ def test_drkd_released_variant_keeps_only_the_relation_term():
     relation filter; the same relation weight as relkd's three-term config."""
     three = load_cfg("digits/retinanet_R18_drkd.py").model.distillers[0]
     released = load_cfg("digits/retinanet_R18_drkd_released.py").model.distillers[0]
-    assert released.pr_weight == 0.0 and released.ins_weight == 0.0
-    assert released.relation_filter == "none" and released.ir_weight == three.ir_weight > 0
+    assert released.pixel_weight == 0.0 and released.instance_weight == 0.0
+    assert released.relation_filter == "none"
+    assert released.relation_weight == three.relation_weight > 0
     assert three.get("relation_filter", "code") == "code"
 
 
-# configs that swap in another teacher than their base's: FGFI's paper pairing on COCO, and
-# the teachers of another detector family
+# configs that swap in another teacher than their base's: FGFI's, PKD's and CWD's paper
+# pairings on COCO (Faster R-CNN R101), and the teachers of another detector family
 TEACHER_SWAPS = {
     "coco/faster_rcnn_R50_fgfi.py",
+    "coco/mask_rcnn_R50_fgfi.py",
+    "coco/faster_rcnn_R50_pkd.py",
+    "coco/faster_rcnn_R50_cwd.py",
     "coco/retinanet_R50_fgfi_frcnn_teacher.py",
     "digits/retinanet_R18_fgfi_frcnn_teacher.py",
 }
@@ -181,12 +240,12 @@ def test_method_configs_derive_from_their_distillation_base(name):
 
 @pytest.mark.parametrize("det", ["retinanet", "faster_rcnn"])
 def test_converged_testbed_configs(det):
-    # the testbed's student is the digits student at half the width; its method configs take
-    # the digits configs' distillers unchanged (the defaults are fixed before the runs)
+    # the testbed's student is the digits student at a quarter of the width; its method configs
+    # take the digits configs' distillers unchanged (the defaults are fixed before the runs)
     student = instantiate(load_cfg(f"converged/{det}_R18_student.py").model)
     digits = instantiate(load_cfg(f"digits/{det}_R18_student.py").model)
     widths = [m.out_channels for m in (student.backbone.bottom_up.res5[-1],)]
-    assert widths == [digits.backbone.bottom_up.res5[-1].out_channels // 2] == [128]
+    assert widths == [digits.backbone.bottom_up.res5[-1].out_channels // 4] == [64]
     assert student.backbone.output_shape() == digits.backbone.output_shape()  # same FPN
     teacher = load_cfg(f"converged/{det}_R50_teacher.py")
     assert teacher.train.max_iter == 8000

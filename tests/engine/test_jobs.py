@@ -1,9 +1,11 @@
-"""toolkit.jobs: the dependency-aware pool of the tools' training runs."""
+"""relkd.bench.jobs: the dependency-aware pool of the tools' training runs."""
 
 import threading
 
 import pytest
-from toolkit.jobs import Job, run_jobs
+
+from relkd.bench import jobs
+from relkd.bench.jobs import Job, run_jobs
 
 
 def test_run_jobs_reports_cycles_unknown_names_and_failures():
@@ -24,8 +26,6 @@ def test_run_jobs_reports_cycles_unknown_names_and_failures():
 def test_slots_run_at_once_and_share_the_cores(monkeypatch):
     # two independent jobs with two slots run at the same time (each waits for the other to
     # start) and each gets half of the 4 cores; a third waits for both
-    import toolkit.jobs as jobs
-
     monkeypatch.setattr(jobs.os, "cpu_count", lambda: 4)
     both = threading.Barrier(2, timeout=10)
     seen = []

@@ -1,17 +1,22 @@
-"""tools/quality.py: aggregation over seeds, gain and gap recovered, table and plot."""
+"""tools/quality.py and relkd.bench's quality table: its plan of runs, aggregation over seeds,
+gain and gap recovered, table and plot; the comparison at convergence."""
 
 import json
 import os
 import subprocess
 
 import pytest
-from toolkit.jobs import run_jobs
+
+from relkd.bench import converged, runs, tables, weights
+from relkd.bench import plan as table_plan
+from relkd.bench.jobs import run_jobs
 
 from ..conftest import REPO, load_tool
 
 
 @pytest.fixture(scope="module")
 def quality():
+    """The script, for its command line."""
     return load_tool("quality")
 
 
@@ -20,21 +25,21 @@ def _run(ap, ap50=None, aps=None, sec=0.2):
     return {"results": {"bbox": bbox}, "sec_per_iter": sec}
 
 
-def test_aggregate_mean_std_range_and_median_time(quality):
-    agg = quality.aggregate([_run(4.0, sec=0.2), _run(5.0, sec=0.4), _run(7.5, sec=0.3)])
+def test_aggregate_mean_std_range_and_median_time():
+    agg = tables.aggregate([_run(4.0, sec=0.2), _run(5.0, sec=0.4), _run(7.5, sec=0.3)])
     assert agg["n"] == 3
     assert agg["AP"] == pytest.approx(5.5) and agg["AP_range"] == pytest.approx(3.5)
     # sample variance: (1.5^2 + 0.5^2 + 2^2) / 2 = 3.25
     assert agg["AP_std"] == pytest.approx(3.25**0.5)
     assert agg["AP50"] == pytest.approx(11.0) and agg["AP_all"] == [4.0, 5.0, 7.5]
     assert agg["sec_per_iter"] == pytest.approx(0.3)
-    single = quality.aggregate([_run(4.0)])
+    single = tables.aggregate([_run(4.0)])
     assert single["AP_range"] is None and single["AP_std"] is None
 
 
-def test_welch_ci_hand_computed(quality):
+def test_welch_ci_hand_computed():
     # equal variances 1 and 3 seeds each: se = sqrt(2/3), df = 4, t(0.975, 4) = 2.776445
-    lo, hi = quality.welch_ci([6.0, 7.0, 8.0], [4.0, 5.0, 6.0])
+    lo, hi = tables.welch_ci([6.0, 7.0, 8.0], [4.0, 5.0, 6.0])
     half = 2.776445 * (2 / 3) ** 0.5
     assert (lo, hi) == (pytest.approx(2 - half, abs=1e-5), pytest.approx(2 + half, abs=1e-5))
     # unequal variances: df = (va + vb)^2 / (va^2 / 2 + vb^2 / 2) with va = 1/12, vb = 1/3
@@ -42,23 +47,23 @@ def test_welch_ci_hand_computed(quality):
     df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
     from scipy.stats import t
 
-    lo, hi = quality.welch_ci([7.5, 8.0, 8.5], [4.0, 5.0, 6.0])
+    lo, hi = tables.welch_ci([7.5, 8.0, 8.5], [4.0, 5.0, 6.0])
     assert hi - lo == pytest.approx(2 * t.ppf(0.975, df) * (va + vb) ** 0.5)
-    assert quality.welch_ci([1.0], [2.0, 3.0]) is None
-    assert quality.welch_ci([2.0, 2.0], [1.0, 1.0]) == (1.0, 1.0)
+    assert tables.welch_ci([1.0], [2.0, 3.0]) is None
+    assert tables.welch_ci([2.0, 2.0], [1.0, 1.0]) == (1.0, 1.0)
 
 
-def test_table_gain_ci_and_gap_recovered(quality, tmp_path):
+def test_table_gain_ci_and_gap_recovered(tmp_path):
     results = {
         "retinanet": {
-            "teacher": quality.aggregate([_run(10.0)]),
-            "baseline": quality.aggregate([_run(4.0), _run(5.0), _run(6.0)]),  # mean 5
-            "fgfi": quality.aggregate([_run(6.0), _run(7.0), _run(8.0)]),  # +2, CI [-0.27, 4.27]
-            "hgd": quality.aggregate([_run(9.0), _run(10.0), _run(11.0)]),  # +5, CI [2.73, 7.27]
-            "drkd": quality.aggregate([_run(7.0)]),  # one seed: no interval
+            "teacher": tables.aggregate([_run(10.0)]),
+            "baseline": tables.aggregate([_run(4.0), _run(5.0), _run(6.0)]),  # mean 5
+            "fgfi": tables.aggregate([_run(6.0), _run(7.0), _run(8.0)]),  # +2, CI [-0.27, 4.27]
+            "hgd": tables.aggregate([_run(9.0), _run(10.0), _run(11.0)]),  # +5, CI [2.73, 7.27]
+            "drkd": tables.aggregate([_run(7.0)]),  # one seed: no interval
         }
     }
-    lines = quality.table(results).splitlines()
+    lines = tables.table(results).splitlines()
     base, fgfi, hgd, drkd = ([c.strip() for c in ln.split("|")[1:-1]] for ln in lines[-4:])
     assert fgfi[:6] == ["retinanet", "FGFI", "3", "7.00", "1.00", "6.00, 7.00, 8.00"]
     assert fgfi[8:13] == ["+2.00", "[-0.27, +4.27]", "no", "40%", "0.200"]
@@ -66,7 +71,7 @@ def test_table_gain_ci_and_gap_recovered(quality, tmp_path):
     assert drkd[9:11] == ["-", "-"] and drkd[8] == "+2.00"
     assert base[4] == "1.00" and base[8] == "-" and base[10] == "-"  # a spread but no gain
     path = str(tmp_path / "ap.png")
-    quality.plot(results, path)
+    tables.plot(results, path)
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
@@ -116,7 +121,7 @@ def test_loss_scale_gradient_norms_follow_the_weights(teacher_ckpt):
     assert four["grad_ratio"] == pytest.approx(4.0 * one["grad_ratio"], rel=1e-5)
 
 
-def _fake_runs(quality, monkeypatch, log):
+def _fake_runs(monkeypatch, log):
     """Replace the training runs with records of (job, threads) in ``log``."""
 
     def teacher(det, args, iters, extra=(), threads=None):
@@ -127,17 +132,17 @@ def _fake_runs(quality, monkeypatch, log):
         log.append((f"{det}/{method}/{seed}", threads, iters, tuple(extra)))
         return {"results": {"bbox": {"AP": float(seed)}}, "ckpt": ckpt}
 
-    monkeypatch.setattr(quality, "teacher_run", teacher)
-    monkeypatch.setattr(quality, "student_run", student)
+    monkeypatch.setattr(table_plan, "teacher_run", teacher)
+    monkeypatch.setattr(table_plan, "student_run", student)
 
 
 def test_the_plan_runs_teachers_before_their_students_in_every_slot(quality, monkeypatch):
     log = []
-    _fake_runs(quality, monkeypatch, log)
+    _fake_runs(monkeypatch, log)
     monkeypatch.setattr(quality.os, "cpu_count", lambda: 4)
     args = quality.parse_args(["--jobs", "2", "--methods", "fgfi", "drkd"])
     assert args.detectors == ["retinanet", "faster_rcnn"]  # the cpu schedule has no DAB-DETR
-    jobs, raw = quality.plan(args)
+    jobs, raw = table_plan.plan(args)
     deps = {job.key: job.deps for job in jobs}
     assert deps["faster_rcnn/drkd/0"] == {"faster_rcnn/teacher"}
     assert deps["retinanet/baseline/1"] == set()  # a baseline needs no teacher
@@ -151,24 +156,24 @@ def test_the_plan_runs_teachers_before_their_students_in_every_slot(quality, mon
         if key.split("/")[1] in ("fgfi", "drkd"):
             assert order.index(key.split("/")[0] + "/teacher") < i
     assert {entry[1] for entry in log} == {2}  # 4 cores shared by 2 runs
-    t_rn, s_rn = quality.SCHEDULES["cpu"]["retinanet"]
+    t_rn, s_rn = table_plan.SCHEDULES["cpu"]["retinanet"]
     assert ("retinanet/teacher", 2, t_rn, ()) in log
-    assert ("faster_rcnn/drkd/1", 2, quality.SCHEDULES["cpu"]["faster_rcnn"][1], ()) in log
+    assert ("faster_rcnn/drkd/1", 2, table_plan.SCHEDULES["cpu"]["faster_rcnn"][1], ()) in log
     # every summary lands in its row, seeds in order
     assert [r["results"]["bbox"]["AP"] for r in raw["retinanet"]["drkd"]] == [0.0, 1.0, 2.0]
     assert raw["faster_rcnn"]["teacher"][0]["results"]["bbox"]["AP"] == 10.0
     ckpt = raw["retinanet"]["fgfi"][0]["ckpt"]
-    assert ckpt == os.path.join(quality.teacher_dir("retinanet", args, t_rn), "model_final.pth")
+    assert ckpt == os.path.join(table_plan.teacher_dir("retinanet", args, t_rn), "model_final.pth")
 
 
 def test_dab_detr_waits_for_the_retinanet_teacher_and_the_student_backbone(quality, monkeypatch):
     log, cuts = [], []
-    _fake_runs(quality, monkeypatch, log)
+    _fake_runs(monkeypatch, log)
     monkeypatch.setattr(
         "relkd.utils.checkpoints.extract_backbone", lambda src, dst, stages: cuts.append(src)
     )
     args = quality.parse_args(["--schedule", "full", "--detectors", "dab_detr", "--seeds", "3"])
-    jobs, raw = quality.plan(args)
+    jobs, raw = table_plan.plan(args)
     assert set(raw) == {"dab_detr"}  # the runs that feed it are not rows
     deps = {job.key: set(job.deps) for job in jobs}
     assert deps["dab_detr/teacher"] == {"retinanet/teacher"}
@@ -181,11 +186,11 @@ def test_dab_detr_waits_for_the_retinanet_teacher_and_the_student_backbone(quali
     # the students from the seed-0 Faster R-CNN baseline's ResNet
     teacher = [e for e in log if e[0] == "dab_detr/teacher"][0]
     assert teacher[2] == 7000
-    assert teacher[3] == (f"train.init_checkpoint={quality.retinanet_teacher_ckpt(args)}",)
+    assert teacher[3] == (f"train.init_checkpoint={table_plan.retinanet_teacher_ckpt(args)}",)
     assert cuts == [os.path.join(args.output_root, "faster_rcnn/baseline/seed0/model_final.pth")]
     init = [e[3] for e in log if e[0] == "dab_detr/kd_detr/3"][0]
-    assert init == (f"train.init_checkpoint={quality.backbone_path(args, 'student')}",)
-    assert quality.teacher_name("dab_detr") == "dab_detr_R50_teacher_fpn"
+    assert init == (f"train.init_checkpoint={table_plan.backbone_path(args, 'student')}",)
+    assert table_plan.teacher_name("dab_detr") == "dab_detr_R50_teacher_fpn"
 
 
 def test_two_jobs_by_default_on_a_multicore_cpu(quality, monkeypatch):
@@ -204,16 +209,14 @@ def test_the_cpu_schedule_refuses_dab_detr_by_name(quality, capsys):
 
 
 def test_distiller_warmups_follow_the_schedule(quality, monkeypatch):
-    from toolkit import runs
-
     seen = []
     monkeypatch.setattr(
         runs, "train_run", lambda config, out, overrides, *a: seen.append(overrides)
     )
     args = quality.parse_args(["--output-root", "/nonexistent/quality"])
-    quality.student_run("retinanet", "fgfi", 1, "/t.pth", args, 400)  # config: 400 of 1,000
-    quality.student_run("retinanet", "fgfi", 1, "/t.pth", args, 1000)
-    quality.student_run("retinanet", "drkd", 1, "/t.pth", args, 400)  # no warm-up
+    table_plan.student_run("retinanet", "fgfi", 1, "/t.pth", args, 400)  # config: 400 of 1,000
+    table_plan.student_run("retinanet", "fgfi", 1, "/t.pth", args, 1000)
+    table_plan.student_run("retinanet", "drkd", 1, "/t.pth", args, 400)  # no warm-up
     assert seen[0][-1] == "model.distillers.0.warmup_iters=160"
     assert not any("warmup" in o for o in seen[1] + seen[2])
     assert seen[0][:4] == [
@@ -225,8 +228,6 @@ def test_distiller_warmups_follow_the_schedule(quality, monkeypatch):
 
 
 def test_train_run_with_threads_sets_the_env_and_names_the_log(monkeypatch, tmp_path):
-    from toolkit import runs
-
     seen = {}
 
     def fake(cmd, cwd=None, env=None, stdout=None, stderr=None, check=False):
@@ -245,7 +246,8 @@ def test_train_run_with_threads_sets_the_env_and_names_the_log(monkeypatch, tmp_
 
 def test_a_cached_run_is_reused_only_for_the_same_model(tmp_path):
     from detectron2.config import LazyConfig
-    from toolkit.runs import model_difference
+
+    from relkd.bench.runs import model_difference
 
     config = "configs/digits/retinanet_R18_drkd.py"
     run = ["model.teacher.weights=/t.pth", "train.seed=1"]
@@ -257,8 +259,8 @@ def test_a_cached_run_is_reused_only_for_the_same_model(tmp_path):
         model_difference(str(tmp_path), config, [*run, "train.seed=2", "train.max_iter=9"]) is None
     )
     assert (
-        model_difference(str(tmp_path), config, [*run, "model.distillers.0.pr_weight=0.5"])
-        == "model.distillers.0.pr_weight"
+        model_difference(str(tmp_path), config, [*run, "model.distillers.0.pixel_weight=0.5"])
+        == "model.distillers.0.pixel_weight"
     )
     assert (
         model_difference(str(tmp_path), config, ["model.teacher.weights=/other.pth"])
@@ -280,11 +282,11 @@ def test_a_cached_run_is_reused_only_for_the_same_model(tmp_path):
 
 def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):
     log = []
-    _fake_runs(quality, monkeypatch, log)
+    _fake_runs(monkeypatch, log)
     args = quality.parse_args(
         ["--methods", "fgfi", "hgd", "--seeds", "0", "--loss-weight", "config", "auto", "code"]
     )
-    _, raw = quality.plan(args)
+    _, raw = table_plan.plan(args)
     # HGD-R has no code weights: no row for them; one baseline serves every row
     assert list(raw["retinanet"]) == [
         "teacher",
@@ -296,28 +298,28 @@ def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):
         "hgd@auto",
     ]
     fgfi = "configs/digits/retinanet_R18_fgfi.py"
-    assert quality.weight_overrides("retinanet", "fgfi", fgfi) == []
+    assert weights.weight_overrides("retinanet", "fgfi", fgfi) == []
     # a plain auto row names the class default it trains with (FGFI 4, the others 0.8), so a
     # run cached at another default is not reused
-    assert quality.weight_overrides("retinanet", "fgfi@auto", fgfi) == [
+    assert weights.weight_overrides("retinanet", "fgfi@auto", fgfi) == [
         "model.distillers.0.loss_weight=auto",
         "model.distillers.0.target_ratio=4.0",
     ]
-    assert quality.weight_overrides("retinanet", "fgfi@code", fgfi) == [
+    assert weights.weight_overrides("retinanet", "fgfi@code", fgfi) == [
         "model.distillers.0.loss_weight=0.01"
     ]
     drkd = "configs/digits/retinanet_R18_drkd_hgd.py"  # two distillers, both set to auto
     # each distiller its own class default: DRKD 0.8, HGD-R 0.1
-    assert quality.weight_overrides("retinanet", "drkd_hgd@auto", drkd) == [
+    assert weights.weight_overrides("retinanet", "drkd_hgd@auto", drkd) == [
         "model.distillers.0.loss_weight=auto",
         "model.distillers.0.target_ratio=0.8",
         "model.distillers.1.loss_weight=auto",
         "model.distillers.1.target_ratio=0.1",
     ]
-    assert "FGFI, auto weights" in quality.table(
+    assert "FGFI, auto weights" in tables.table(
         {
             "retinanet": {
-                k: quality.aggregate([{"results": {"bbox": {"AP": 5.0}}}]) for k in raw["retinanet"]
+                k: tables.aggregate([{"results": {"bbox": {"AP": 5.0}}}]) for k in raw["retinanet"]
             }
         }
     )
@@ -325,10 +327,10 @@ def test_weightings_add_rows_against_the_same_baseline(quality, monkeypatch):
 
 def test_a_teacher_of_another_family_has_its_own_run_and_gap(quality, monkeypatch):
     log = []
-    _fake_runs(quality, monkeypatch, log)
+    _fake_runs(monkeypatch, log)
     names = ["--methods", "fgfi", "fgfi_frcnn_teacher", "--seeds", "0", "1"]
     args = quality.parse_args(["--detectors", "retinanet", "faster_rcnn", *names])
-    jobs, raw = quality.plan(args)
+    jobs, raw = table_plan.plan(args)
     assert list(raw["retinanet"])[:3] == ["teacher", "teacher_faster_rcnn", "baseline"]
     assert "fgfi_frcnn_teacher" not in raw["faster_rcnn"]  # a RetinaNet-student row only
     deps = {job.key: job.deps for job in jobs}
@@ -337,10 +339,10 @@ def test_a_teacher_of_another_family_has_its_own_run_and_gap(quality, monkeypatc
     assert deps["retinanet/fgfi_frcnn_teacher/1"] == {"faster_rcnn/teacher@config"}
     run_jobs(jobs, args.jobs)
     trained = sorted(e[2] for e in log if e[0] == "faster_rcnn/teacher")
-    assert trained == [quality.SCHEDULES["cpu"]["faster_rcnn"][0], 2500]
-    t_rn = quality.SCHEDULES["cpu"]["retinanet"][0]
+    assert trained == [table_plan.SCHEDULES["cpu"]["faster_rcnn"][0], 2500]
+    t_rn = table_plan.SCHEDULES["cpu"]["retinanet"][0]
     assert raw["retinanet"]["fgfi"][1]["ckpt"] == os.path.join(
-        quality.teacher_dir("retinanet", args, t_rn), "model_final.pth"
+        table_plan.teacher_dir("retinanet", args, t_rn), "model_final.pth"
     )
     assert raw["retinanet"]["fgfi_frcnn_teacher"][1]["ckpt"] == os.path.join(
         REPO, "output", "digits", "faster_rcnn_R50_teacher", "model_final.pth"
@@ -350,19 +352,19 @@ def test_a_teacher_of_another_family_has_its_own_run_and_gap(quality, monkeypatc
     full = quality.parse_args(
         ["--schedule", "full", "--detectors", "retinanet", "faster_rcnn", *names]
     )
-    deps = {job.key: job.deps for job in quality.plan(full)[0]}
+    deps = {job.key: job.deps for job in table_plan.plan(full)[0]}
     assert deps["faster_rcnn/teacher@config"] == {"faster_rcnn/teacher"}
     # the cross row's gap recovered is measured against its own teacher: 2 / (20 - 5)
     results = {
         "retinanet": {
-            "teacher": quality.aggregate([_run(10.0)]),
-            "teacher_faster_rcnn": quality.aggregate([_run(20.0)]),
-            "baseline": quality.aggregate([_run(4.0), _run(5.0), _run(6.0)]),
-            "fgfi": quality.aggregate([_run(6.0), _run(7.0), _run(8.0)]),
-            "fgfi_frcnn_teacher": quality.aggregate([_run(6.0), _run(7.0), _run(8.0)]),
+            "teacher": tables.aggregate([_run(10.0)]),
+            "teacher_faster_rcnn": tables.aggregate([_run(20.0)]),
+            "baseline": tables.aggregate([_run(4.0), _run(5.0), _run(6.0)]),
+            "fgfi": tables.aggregate([_run(6.0), _run(7.0), _run(8.0)]),
+            "fgfi_frcnn_teacher": tables.aggregate([_run(6.0), _run(7.0), _run(8.0)]),
         }
     }
-    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in quality.table(results).splitlines()]
+    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in tables.table(results).splitlines()]
     by_label = {r[1]: r for r in rows[2:]}
     assert by_label["FGFI"][11] == "40%" and by_label["FGFI, Faster R-CNN teacher"][11] == "13%"
     assert by_label["teacher (Faster R-CNN R50)"][8] == "-"  # a teacher row has no gain
@@ -370,15 +372,15 @@ def test_a_teacher_of_another_family_has_its_own_run_and_gap(quality, monkeypatc
 
 def test_an_auto_weighting_with_its_own_target_ratio(quality, capsys):
     args = quality.parse_args(["--methods", "fgfi", "--seeds", "0", "--loss-weight", "auto:4"])
-    assert quality.row_keys("retinanet", "fgfi", args.loss_weight) == ["fgfi@auto:4"]
+    assert weights.row_keys("retinanet", "fgfi", args.loss_weight) == ["fgfi@auto:4"]
     drkd = "configs/digits/retinanet_R18_drkd_hgd.py"  # two distillers: both get the ratio
-    assert quality.weight_overrides("retinanet", "drkd_hgd@auto:2.5", drkd) == [
+    assert weights.weight_overrides("retinanet", "drkd_hgd@auto:2.5", drkd) == [
         "model.distillers.0.loss_weight=auto",
         "model.distillers.0.target_ratio=2.5",
         "model.distillers.1.loss_weight=auto",
         "model.distillers.1.target_ratio=2.5",
     ]
-    assert quality.label("fgfi@auto:4") == "FGFI, auto weights (target ratio 4)"
+    assert tables.label("fgfi@auto:4") == "FGFI, auto weights (target ratio 4)"
     for bad in ("auto:0", "auto:x", "auto:", "hand"):
         with pytest.raises(SystemExit):
             quality.parse_args(["--loss-weight", bad])
@@ -390,13 +392,13 @@ def test_student_scale_lengthens_the_students_only(quality, monkeypatch, capsys)
     # (so the configs' own teacher is reused), every student runs 2,000 instead of 1,000, and
     # the distillers' warm-ups follow the students' schedule
     log = []
-    _fake_runs(quality, monkeypatch, log)
+    _fake_runs(monkeypatch, log)
     args = quality.parse_args(
         ["--schedule", "full", "--detectors", "retinanet", "--methods", "hgd", "--seeds", "0"]
         + ["--student-scale", "2", "--jobs", "1"]
     )
-    assert quality.iterations("retinanet", args) == (2500, 2000)
-    jobs, _ = quality.plan(args)
+    assert table_plan.iterations("retinanet", args) == (2500, 2000)
+    jobs, _ = table_plan.plan(args)
     run_jobs(jobs, args.jobs)
     iters = {entry[0]: entry[2] for entry in log}
     assert iters == {
@@ -405,7 +407,7 @@ def test_student_scale_lengthens_the_students_only(quality, monkeypatch, capsys)
         "retinanet/hgd/0": 2000,
     }
     both = quality.parse_args(["--schedule", "full", "--scale", "0.5", "--student-scale", "3"])
-    assert quality.iterations("faster_rcnn", both) == (1250, 1500)
+    assert table_plan.iterations("faster_rcnn", both) == (1250, 1500)
     with pytest.raises(SystemExit):
         quality.parse_args(["--student-scale", "0"])
     assert "--student-scale must be > 0, got 1.0, 0.0" in capsys.readouterr().err
@@ -417,13 +419,11 @@ def test_student_scale_lengthens_the_students_only(quality, monkeypatch, capsys)
 def test_converged_plan_splits_the_seeds_between_two_teachers(tmp_path):
     import queue
 
-    from toolkit import converged
-
     jobs, runs = converged.plan(str(tmp_path), ["retinanet"], {}, queue.Queue())
     by_key = {j.key: j for j in jobs}
     assert {"retinanet/teacher/A", "retinanet/teacher/B"} <= set(by_key)
     assert by_key["retinanet/teacher/B"].fn.args[2] == ["train.max_iter=8000", "train.seed=1"]
-    L = 4000
+    L = converged.max_iter("retinanet", "baseline")  # the configs' schedule
     assert sorted(runs["retinanet"]["fgfi"]) == [L // 4, L // 2, L]
     assert [s for s, _, _ in runs["retinanet"]["fgfi"][L]] == [100, 101, 102, 103]
     for seed, teacher in ((100, "A"), (101, "A"), (102, "B"), (103, "B")):
@@ -431,9 +431,12 @@ def test_converged_plan_splits_the_seeds_between_two_teachers(tmp_path):
         assert job.deps == {f"retinanet/teacher/{teacher}"}
         weights = converged.teacher_dir(str(tmp_path), "retinanet", teacher) + "/model_final.pth"
         assert f"model.teacher.weights={weights}" in job.fn.args[2]
-    # FGFI's 400-iteration warm-up scales with the schedule, as the learning rate does
-    assert "model.distillers.0.warmup_iters=100" in by_key["retinanet/fgfi/1000/100"].fn.args[2]
-    assert by_key["retinanet/baseline/4000/100"].deps == set()
+    # FGFI's warm-up, 400 iterations at L (its default), scales with a shorter schedule as the
+    # learning rate does: 100 at L/4
+    warmup = "model.distillers.0.warmup_iters=100"
+    assert warmup in by_key[f"retinanet/fgfi/{L // 4}/100"].fn.args[2]
+    assert not any("warmup" in o for o in by_key[f"retinanet/fgfi/{L}/100"].fn.args[2])
+    assert by_key[f"retinanet/baseline/{L}/100"].deps == set()
     assert [s for s, _, _ in runs["retinanet"]["baseline"][L // 2]] == [100, 102]
     # the extension adds seeds 104 (A) and 105 (B) to the undecided method and the baseline only
     _, ext = converged.plan(str(tmp_path), ["retinanet"], {"retinanet": ["drkd"]}, queue.Queue())
@@ -444,9 +447,8 @@ def test_converged_plan_splits_the_seeds_between_two_teachers(tmp_path):
 def test_converged_verdict_waits_for_the_whole_family(tmp_path):
     import queue
 
-    from toolkit import converged
-
     _, runs = converged.plan(str(tmp_path), ["retinanet"], {}, queue.Queue())
+    L = converged.max_iter("retinanet", "baseline")
     offsets = {"baseline": 0.0, "fgfi": 3.0, "drkd": -2.0, "hgd": 0.1}
 
     def finish(out, ap):
@@ -461,7 +463,7 @@ def test_converged_verdict_waits_for_the_whole_family(tmp_path):
             continue
         for iters, rows in points.items():
             for seed, out, _ in rows:
-                finish(out, 50.0 + offsets[arm] + iters / 4000 + (seed % 3) * 0.2)
+                finish(out, 50.0 + offsets[arm] + iters / L + (seed % 3) * 0.2)
     results = converged.collect(runs)
     rows = converged.verdicts(results, runs)
     assert [r["key"] for r in rows] == ["retinanet/fgfi", "retinanet/drkd", "retinanet/hgd"]
@@ -471,5 +473,35 @@ def test_converged_verdict_waits_for_the_whole_family(tmp_path):
     # baseline: L/2 seeds 100, 102 give 50.7, 50.5; L seeds 100-103 give 51.2, 51.4, 51.0, 51.2
     assert "| retinanet | 60.00 | 61.00 | 50.60 | 51.20 | +0.60 | yes | +9.30 |" in text
     # one run of the family missing: no verdict yet (the correction would count fewer tests)
-    os.remove(os.path.join(runs["retinanet"]["hgd"][4000][3][1], "summary.json"))
+    os.remove(os.path.join(runs["retinanet"]["hgd"][L][3][1], "summary.json"))
     assert converged.verdicts(converged.collect(runs), runs) == []
+
+
+# --- the method table (relkd.bench.methods) ------------------------------------------------
+
+
+def test_every_method_names_configs_that_exist_and_weights_it_can_run():
+    from relkd.bench.methods import DETECTORS, METHODS, student_config
+
+    for name, method in METHODS.items():
+        assert set(method.configs) <= set(DETECTORS), name
+        for det in method.configs:
+            assert os.path.isfile(os.path.join(REPO, student_config(det, name))), (name, det)
+        # code weights only where the method runs, a teacher of a family the tools know
+        assert set(method.code_weights) <= set(method.configs), name
+        assert method.teacher is None or method.teacher in DETECTORS, name
+    assert student_config("faster_rcnn", "baseline") == "configs/digits/faster_rcnn_R18_student.py"
+    # the published methods are the default rows; the comparison at convergence runs some of them
+    assert [n for n, m in METHODS.items() if m.default] == ["fgfi", "drkd", "hgd", "kd_detr"]
+    assert set(converged.METHODS) <= {n for n, m in METHODS.items() if m.default}
+
+
+def test_the_demo_offers_the_table_s_demo_methods():
+    demo = load_tool("demo")
+    assert demo.DEMO_METHODS == {
+        "feature_mse": "FeatureMSE",
+        "fgfi": "FGFI",
+        "drkd": "DRKD",
+        "hgd": "HGD-R",
+    }
+    assert demo.parse_args(["--method", "hgd"]).method == "hgd"

@@ -4,8 +4,8 @@ import os
 
 import pytest
 import torch
-from toolkit.runs import load_summary
 
+from relkd.bench.runs import load_summary
 from relkd.data.samplers import ResumableTrainingSampler
 
 from ..conftest import NO_PREFLIGHT, run_train_net

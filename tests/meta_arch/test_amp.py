@@ -20,14 +20,15 @@ DISTILLED = sorted(
 
 
 @pytest.mark.parametrize("name", DISTILLED)
-def test_bf16_autocast_step_has_same_finite_keys(name, teacher_ckpt, digits_batch):
+def test_bf16_autocast_step_has_same_finite_keys(name, teacher_ckpt, batch_of):
     cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[teacher_of(name)]}")
     torch.manual_seed(0)
     model = instantiate(cfg.model).train()
+    batch = batch_of(name)
     with EventStorage(10_000):
-        fp32 = model(digits_batch)
+        fp32 = model(batch)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = model(digits_batch)
+            bf16 = model(batch)
     assert set(bf16) == set(fp32)
     assert all(torch.isfinite(v) for v in bf16.values()), {k: v.item() for k, v in bf16.items()}
     distill = [k for d in model.distillers for k in d.loss_keys()]

@@ -12,7 +12,15 @@ from detectron2.utils.events import EventStorage
 from relkd import DistillRCNN, DistillRetinaNet
 from relkd.distillers import FeatureMSE
 
-from ..conftest import DETECTORS, REPO, detector_of, distill_cfg, load_cfg, teacher_of
+from ..conftest import (
+    DETECTORS,
+    REPO,
+    detector_of,
+    distill_cfg,
+    load_cfg,
+    needs_masks,
+    teacher_of,
+)
 from .host_reads import count_host_reads, expected_reads
 
 PLAIN = {
@@ -164,9 +172,41 @@ DISTILLED = sorted(
 
 def test_distilled_configs_cover_every_method():
     for det in DETECTORS:
-        for method in ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd"):
+        for method in ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd", "pkd", "cwd", "mgd"):
             assert f"{det}_R18_{method}.py" in DISTILLED
     assert "dab_detr_R18_kd_detr.py" in DISTILLED
+    for method in ("feature_mse", "fgfi", "drkd", "hgd"):  # Mask R-CNN: the CNN distillers
+        assert f"mask_rcnn_R18_{method}.py" in DISTILLED
+
+
+def test_distill_rcnn_trains_the_mask_head_as_the_plain_mask_rcnn(teacher_ckpt, digits_segm_batch):
+    """DistillRCNN hands the ROI heads the ground-truth masks: its detection losses, the mask
+    loss included, are those of the plain Mask R-CNN with the same weights on the same batch."""
+    from detectron2.modeling import GeneralizedRCNN
+
+    cfg = load_cfg(
+        "digits/mask_rcnn_R18_feature_mse.py",
+        f"model.teacher.weights={teacher_ckpt['mask_rcnn']}",
+    )
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).train()
+    plain = instantiate(load_cfg("digits/mask_rcnn_R18_student.py").model).train()
+    assert type(plain) is GeneralizedRCNN
+    plain.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if not k.startswith("distillers.")}
+    )
+    seen = []
+    model.roi_heads.register_forward_pre_hook(lambda m, args: seen.append(args[3]))
+    losses = {}
+    for who, m in (("distilled", model), ("plain", plain)):
+        torch.manual_seed(1)  # the same proposal and ROI sampling
+        with EventStorage(0):
+            losses[who] = m(digits_segm_batch)
+    for targets, x in zip(seen[0], digits_segm_batch):
+        assert torch.equal(targets.gt_masks.tensor, x["instances"].gt_masks.tensor)
+    assert losses["distilled"]["loss_mask"].item() > 0
+    for key, value in losses["plain"].items():
+        assert torch.equal(losses["distilled"][key], value), key
 
 
 def _term_weight(distiller, key: str) -> float:
@@ -176,7 +216,7 @@ def _term_weight(distiller, key: str) -> float:
 
 
 @pytest.mark.parametrize("name", DISTILLED)
-def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch):
+def test_every_distilled_config_trains_one_step(name, teacher_ckpt, batch_of):
     det = detector_of(name)
     cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[teacher_of(name)]}")
     torch.manual_seed(0)
@@ -184,8 +224,11 @@ def test_every_distilled_config_trains_one_step(name, teacher_ckpt, digits_batch
     model.train()
     # past every warm-up; relkd's host reads counted over the forward and the backward
     with EventStorage(10_000) as storage, count_host_reads() as reads:
-        losses = model(digits_batch)
+        losses = model(batch_of(name))
         sum(losses.values()).backward()
+    if needs_masks(name):  # the student's mask head trains on the ground-truth masks
+        assert losses["loss_mask"].item() > 0
+        assert all(p.grad is not None for p in model.roi_heads.mask_head.parameters())
     # the host waits for the device once per step (test_host_syncs.py)
     assert dict(reads) == expected_reads(det)
     keys = [k for d in model.distillers for k in d.loss_keys()]

@@ -39,11 +39,11 @@ def losses_of(name: str, teacher: str, batch: list[dict]) -> dict[str, float]:
     return {k: v.item() for k, v in sorted(losses.items())}
 
 
-def test_pinned_losses(teacher_ckpt, digits_batch):
+def test_pinned_losses(teacher_ckpt, batch_of):
     with open(PINNED) as f:
         pinned = json.load(f)
     got = {
-        name: losses_of(name, teacher_ckpt[teacher_of(name)], digits_batch) for name in DISTILLED
+        name: losses_of(name, teacher_ckpt[teacher_of(name)], batch_of(name)) for name in DISTILLED
     }
     if UPDATE:
         with open(PINNED, "w") as f:

@@ -33,6 +33,25 @@ def faster_rcnn_x101_32x8d():
     return model
 
 
+def mask_rcnn(depth: int = 50):
+    """Mask R-CNN ResNet-``depth``-FPN exactly as in the model zoo (FrozenBN, 80 classes)."""
+    model = model_zoo.get_config("common/models/mask_rcnn_fpn.py").model
+    model.backbone.bottom_up.stages.depth = depth
+    model.backbone.bottom_up.freeze_at = 2
+    return model
+
+
+def mask_rcnn_x101_32x8d():
+    """Mask R-CNN X101-32x8d-FPN as ``COCO-InstanceSegmentation/mask_rcnn_X_101_32x8d_FPN_3x``
+    (the backbone of :func:`faster_rcnn_x101_32x8d`)."""
+    model = mask_rcnn()
+    model.backbone.bottom_up.stages = L(resnet_stages)(
+        depth=101, num_groups=32, width_per_group=8, stride_in_1x1=False, norm="FrozenBN"
+    )
+    model.pixel_std = [57.375, 57.120, 58.395]
+    return model
+
+
 def dab_detr(depth: int = 50):
     """DAB-DETR-R``depth`` (single-scale C5) as in KD-DETR's code: d 256, 8 heads, 6 + 6 layers,
     FFN 2048, dropout 0, PReLU, 300 queries, torchvision-style ResNet (RGB, FrozenBN, stem and

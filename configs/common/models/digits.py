@@ -75,6 +75,32 @@ def faster_rcnn(depth: int, width: int = 32, fpn_channels: int = 64, fc_dim: int
     return model
 
 
+def mask_rcnn(
+    depth: int,
+    width: int = 32,
+    fpn_channels: int = 64,
+    fc_dim: int = 256,
+    mask_dim: int | None = None,
+):
+    """Mask R-CNN config node: :func:`faster_rcnn` with the mask branch of detectron2's
+    ``common/models/mask_rcnn_fpn.py`` kept (p2-p5, 14x14 ROIAlignV2, four 3x3 convs and a
+    2x deconvolution to 28x28 per-class masks).
+
+    The zoo sizes that head like its box head, at the FPN's width (256): here its input and
+    its convolutions are ``fpn_channels`` wide unless ``mask_dim`` says otherwise.
+    """
+    model = faster_rcnn(depth, width, fpn_channels, fc_dim)
+    zoo = model_zoo.get_config("common/models/mask_rcnn_fpn.py").model.roi_heads
+    heads = model.roi_heads
+    heads.update(
+        mask_in_features=zoo.mask_in_features, mask_pooler=zoo.mask_pooler, mask_head=zoo.mask_head
+    )
+    dim = mask_dim or fpn_channels
+    heads.mask_head.input_shape = ShapeSpec(channels=fpn_channels, height=14, width=14)
+    heads.mask_head.conv_dims = [dim] * len(zoo.mask_head.conv_dims)  # the last: the deconv
+    return model
+
+
 def dab_detr(
     depth: int,
     width: int = 32,

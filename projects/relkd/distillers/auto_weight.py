@@ -81,12 +81,13 @@ class AutoWeight(nn.Module):
 
     @property
     def is_set(self) -> bool:
+        """Whether the window has ended and ``weight`` is set (read on the host)."""
         return self._ready
 
     def weigh(self, terms: dict[str, torch.Tensor], active: bool) -> dict[str, torch.Tensor]:
-        """``terms`` (unweighted, by term name) weighted: by 0 before the warm-up ends and in
-        the window, where the unweighted terms are kept for :meth:`observe`; by ``weight``
-        after it."""
+        """``terms`` (unweighted, ``{term: ()}``) weighted, ``{term: ()}``: by 0 before the
+        warm-up ends and in the window, where the unweighted terms are kept for
+        :meth:`observe`; by ``weight`` after it."""
         if self._ready:
             if self.per_term:
                 return {k: v * self.weight[self.terms.index(k)] for k, v in terms.items()}
@@ -104,7 +105,7 @@ class AutoWeight(nn.Module):
 
     def observe(self, det_norm: torch.Tensor, params: list[nn.Parameter], iteration: int) -> None:
         """Add this step's norms to the window (the pending terms' norms on ``params``, and
-        ``det_norm``, the detection losses' one); at the window's end, set the weight."""
+        ``det_norm``, ``()``, the detection losses' one); at the window's end, set the weight."""
         terms, self.pending = self.pending, None
         if terms is None:
             return

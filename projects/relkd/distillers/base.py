@@ -1,115 +1,29 @@
-"""The ``Distiller`` interface and the ``DistillInputs`` bundle a meta-architecture hands it."""
+"""The ``Distiller`` interface; the ``DistillInputs`` bundle a meta-architecture hands it and
+the ``Requirements`` it answers are in :mod:`.inputs` (their names are public here too)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
 
 from .auto_weight import AutoWeight
 from .checks import check_nonnegative, check_range, check_whole_number
+from .inputs import DetrPoints, DistillInputs, Requirements
+
+__all__ = [
+    "AUTO_TARGET_RATIO",
+    "AUTO_WINDOW",
+    "DetrPoints",
+    "DistillInputs",
+    "Distiller",
+    "Requirements",
+]
 
 # loss_weight="auto": the default distillation / detection gradient-norm ratio of a distiller
 # that does not set its own default_target_ratio (FGFI and KD-DETR 4, HGD-R 0.1), and the
 # window; docs/distillers.md, "loss_weight='auto'", gives the measurements that chose them
 AUTO_TARGET_RATIO = 0.8
 AUTO_WINDOW = 20
-
-
-Decode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-DecodeSets = Callable[[list[torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]
-
-
-@dataclass
-class DetrPoints:
-    """Decoder access for distillers that query a DETR at chosen points (KD-DETR), built by
-    ``DistillDABDETR`` for one iteration.
-
-    Attributes:
-        student: ``anchors (N, 4) unsigmoided -> (logits (L, B, N, K), boxes (L, B, N, 4))``,
-            the student decoder on its own encoder output (with gradients).
-        teacher: the same for the teacher (no gradients).
-        teacher_anchors: ``(N_t, 4)`` the teacher's learned anchors, unsigmoided, detached.
-        student_sets, teacher_sets: ``[anchors_i] -> [(logits_i, boxes_i)]``, several anchor
-            sets in one decoder pass that keeps them apart (None: not offered); see
-            :meth:`decode`.
-    """
-
-    student: Decode
-    teacher: Decode
-    teacher_anchors: torch.Tensor
-    student_sets: DecodeSets | None = None
-    teacher_sets: DecodeSets | None = None
-
-    def decode(
-        self, side: str, anchor_sets: list[torch.Tensor], together: bool = True
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """``side``'s (``"student"`` or ``"teacher"``) outputs for each anchor set: in one pass
-        when ``together`` and the model offers it, else one pass per set."""
-        batched = getattr(self, f"{side}_sets")
-        if together and batched is not None and len(anchor_sets) > 1:
-            return batched(anchor_sets)
-        single = getattr(self, side)
-        return [single(anchors) for anchors in anchor_sets]
-
-
-@dataclass(frozen=True)
-class Requirements:
-    """What a distiller reads in an iteration; the meta-architecture provides exactly that.
-
-    Attributes:
-        student: names of the student features it reads (``DistillInputs.student_features``).
-        teacher: names of the teacher features (``DistillInputs.teacher_features``).
-        anchors: whether it reads the student's anchors (``DistillInputs.anchors``).
-        detr_points: whether it queries DETR decoders (``DistillInputs.detr_points``).
-    """
-
-    student: tuple[str, ...] = ()
-    teacher: tuple[str, ...] = ()
-    anchors: bool = False
-    detr_points: bool = False
-
-    def __post_init__(self):
-        object.__setattr__(self, "student", tuple(self.student))
-        object.__setattr__(self, "teacher", tuple(self.teacher))
-
-    @classmethod
-    def of(cls, value: Requirements | dict) -> Requirements:
-        """``value`` as ``Requirements``; a dict with these keys (the form distillers written
-        for earlier relkd versions return) is converted, an unknown key refused."""
-        if isinstance(value, cls):
-            return value
-        unknown = set(value) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"required_features: unknown key(s) {sorted(unknown)}")
-        return cls(**value)
-
-
-@dataclass
-class DistillInputs:
-    """What one training iteration offers a distiller (only what some distiller reads).
-
-    Attributes:
-        student_features: ``{name: (B, C_s, H_l, W_l)}`` for the names the distillers asked for.
-        teacher_features: ``{name: (B, C_t, H_l', W_l')}``, detached.
-        gt_instances: per-image ``Instances`` with ``gt_boxes`` and ``gt_classes``.
-        anchors: the student's anchors, one ``Boxes`` of ``(H_l * W_l * A, 4)`` per level in
-            ``anchor_levels`` order (RPN anchors for Faster R-CNN, head anchors for RetinaNet);
-            ``None`` unless a distiller asked for them.
-        anchor_levels: feature names the anchor levels belong to.
-        iteration: the training iteration (``EventStorage.iter``).
-        detr_points: DETR decoder access, ``None`` unless a distiller asked for it.
-    """
-
-    student_features: dict[str, torch.Tensor]
-    teacher_features: dict[str, torch.Tensor]
-    gt_instances: list
-    anchors: list | None = None
-    anchor_levels: list[str] | None = None
-    iteration: int = 0
-    detr_points: DetrPoints | None = None
 
 
 class Distiller(nn.Module):
@@ -184,6 +98,7 @@ class Distiller(nn.Module):
         return [f"loss_{self.name}_{t}" for t in self.terms()]
 
     def terms(self) -> list[str]:
+        """The names of the terms :meth:`compute` returns, in its order."""
         raise NotImplementedError
 
     def setup(
@@ -237,7 +152,8 @@ class Distiller(nn.Module):
                 )
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
-        """Unweighted loss terms ``{term: scalar}``."""
+        """The unweighted loss terms of one iteration, ``{term: ()}`` (scalar tensors, one per
+        name of :meth:`terms`)."""
         raise NotImplementedError
 
     def log(self, stat: str, value: torch.Tensor | float) -> None:
@@ -261,6 +177,8 @@ class Distiller(nn.Module):
         return 0.0 if iteration < self.warmup_iters else self.loss_weight
 
     def forward(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """The weighted terms, ``{"loss_<name>_<term>": ()}``: :meth:`compute`'s terms times
+        ``loss_weight`` (0 in the warm-up), or weighted by :attr:`auto`."""
         terms = self.compute(inputs)
         if self.auto is not None:
             weighted = self.auto.weigh(terms, active=inputs.iteration >= self.warmup_iters)
@@ -268,3 +186,14 @@ class Distiller(nn.Module):
             w = self.weight_at(inputs.iteration)
             weighted = {k: v * w for k, v in terms.items()}
         return {f"loss_{self.name}_{k}": v for k, v in weighted.items()}
+
+    def pictures(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """What this distiller shows of a batch (``tools/visualize.py`` draws it); nothing by
+        default. A key's first part says what the picture is, and so how it is drawn:
+
+        - ``"mask/<level>"``: ``(B, H_l, W_l)`` in [0, 1], a map over each image of the batch;
+        - ``"relation/<level>/<b>"``: ``(2, n_b, n_b)``, the student's and the teacher's
+          relations between the ``n_b`` GT boxes of image ``b`` (rows sum to 1), in the order
+          of its ``gt_classes``.
+        """
+        return {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 
 def check_choice(owner: str, what: str, value, allowed) -> None:
@@ -72,3 +73,37 @@ def names_list(owner: str, what: str, value) -> list[str] | None:
         hint = f"; write [{value!r}] for one name" if isinstance(value, str) else ""
         raise ValueError(f"{owner}: {what} must be a list of feature names, got {value!r}{hint}")
     return list(value)
+
+
+def renamed_arguments(
+    owner: str, values: dict[str, object], extra: dict, former: dict[str, str]
+) -> dict[str, tuple[str, object]]:
+    """Arguments that were renamed, read under their current or their former names, so that
+    configs written for the former names keep working (with a ``DeprecationWarning``).
+
+    Args:
+        owner: the class the arguments belong to, for messages.
+        values: ``{current name: value}``, ``None`` where the caller did not give it.
+        extra: the keyword arguments ``owner`` took beyond its named ones; each former name
+            found there is removed from it.
+        former: ``{former name: current name}``.
+
+    Returns:
+        ``{current name: (name as given, value)}`` of every argument given under either name
+        (checks name the argument as the caller wrote it).
+
+    Raises:
+        TypeError: an argument given under both names.
+    """
+    given = {name: (name, value) for name, value in values.items() if value is not None}
+    for old, new in former.items():
+        if old not in extra:
+            continue
+        value = extra.pop(old)
+        if new in given:
+            raise TypeError(f"{owner}: {old} is the former name of {new}; give only {new}")
+        warnings.warn(
+            f"{owner}: {old} is deprecated; its name is now {new}", DeprecationWarning, stacklevel=3
+        )
+        given[new] = (old, value)
+    return given

@@ -6,30 +6,45 @@ Three terms on FPN features, with the official code's modules and weights:
 - ``relation``: GT-box RoIAlign (3x3) features on the first two levels through per-image
   instance-relation modules (relation filter on), student side through a 1x1 adapter;
 - ``instance``: the RoIAlign features themselves, student side through a 1x1 adapter.
+
+This file holds the arguments, the levels and the modules; the terms are computed in
+:mod:`.drkd_terms`.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchvision.ops import roi_align
 
 from ..layers.adapters import conv_adapter
 from ..layers.glore import GloRe
 from ..layers.relation import RELATION_FILTERS, InstanceRelation
-from ..losses.drkd import NORMS, feature_distance, grouped_distance
-from ..utils.resize import match_size
-from .base import Distiller, DistillInputs, Requirements
-from .checks import check_choice, check_nonnegative, check_whole_number, names_list
+from ..losses.drkd import NORMS
+from .base import DistillInputs, Requirements
+from .checks import (
+    check_choice,
+    check_nonnegative,
+    check_whole_number,
+    names_list,
+    renamed_arguments,
+)
+from .drkd_terms import DRKDTerms
 
 DEFAULT_NODES = (64, 64, 256, 256, 256)
 TEACHER_SIDES = ("trainable", "frozen")
+# the term weights of the official two-stage (Faster R-CNN) file, by term
+CODE_WEIGHTS = {"pixel": 1e-3, "relation": 4e-3, "instance": 2.4e-3}
+# the weights' former names, still read (with a DeprecationWarning) from configs written for them
+FORMER_WEIGHT_NAMES = {
+    "pr_weight": "pixel_weight",
+    "ir_weight": "relation_weight",
+    "ins_weight": "instance_weight",
+}
 
 
-class DRKD(Distiller):
+class DRKD(DRKDTerms):
     """Loss keys ``loss_drkd_pixel``, ``loss_drkd_relation``, ``loss_drkd_instance``.
 
     Args:
@@ -41,8 +56,10 @@ class DRKD(Distiller):
         relation_filter: ``"code"`` (fresh random filter per call) or ``"none"``.
         norm: ``"fro"`` (code: unsquared Frobenius norm) or ``"mse"`` (paper-style; re-tune
             the weights).
-        pr_weight, ir_weight, ins_weight: term weights (Faster R-CNN code: 1e-3, 4e-3, 2.4e-3;
-            the flagged RetinaNet values are 4e-3, 5e-3, 6e-3).
+        pixel_weight, relation_weight, instance_weight: the weights of the pixel, relation and
+            instance terms; ``None``: the Faster R-CNN code's 1e-3, 4e-3, 2.4e-3 (the flagged
+            RetinaNet values are 4e-3, 5e-3, 6e-3). Their former names ``pr_weight``,
+            ``ir_weight``, ``ins_weight`` are still read, with a ``DeprecationWarning``.
         loss_weight: global multiplier (keep 1.0; the terms carry their own weights), or
             ``"auto"`` (:class:`Distiller`; the terms keep their relative weights).
         warmup_iters: every term is 0 before this iteration.
@@ -65,9 +82,9 @@ class DRKD(Distiller):
         roi_size: int = 3,
         relation_filter: str = "code",
         norm: str = "fro",
-        pr_weight: float = 1e-3,
-        ir_weight: float = 4e-3,
-        ins_weight: float = 2.4e-3,
+        pixel_weight: float | None = None,
+        relation_weight: float | None = None,
+        instance_weight: float | None = None,
         loss_weight: float | str = 1.0,
         warmup_iters: int = 0,
         generator: torch.Generator | None = None,
@@ -75,11 +92,22 @@ class DRKD(Distiller):
         teacher_side: str = "trainable",
         **weighting,
     ):
+        # {"pixel_weight": (name as given, value), ...}; the former names leave `weighting`
+        given = renamed_arguments(
+            "DRKD",
+            {
+                "pixel_weight": pixel_weight,
+                "relation_weight": relation_weight,
+                "instance_weight": instance_weight,
+            },
+            weighting,
+            FORMER_WEIGHT_NAMES,
+        )
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
         check_choice("DRKD", "norm", norm, NORMS)
         check_choice("DRKD", "relation_filter", relation_filter, RELATION_FILTERS)
         check_choice("DRKD", "teacher_side", teacher_side, TEACHER_SIDES)
-        check_nonnegative("DRKD", pr_weight=pr_weight, ir_weight=ir_weight, ins_weight=ins_weight)
+        check_nonnegative("DRKD", **dict(given.values()))
         roi_size = check_whole_number("DRKD: roi_size", roi_size, 1)
         self.pixel_levels = names_list("DRKD", "pixel_levels", pixel_levels)
         self.instance_levels = names_list("DRKD", "instance_levels", instance_levels)
@@ -87,27 +115,28 @@ class DRKD(Distiller):
         self.roi_size = roi_size
         self.relation_filter = relation_filter
         self.norm = norm
-        self.weights = {"pixel": pr_weight, "relation": ir_weight, "instance": ins_weight}
+        values = {name: value for name, (_, value) in given.items()}
+        # {term: weight}: the weight given for the term, else the code's
+        self.weights = {t: values.get(f"{t}_weight", w) for t, w in CODE_WEIGHTS.items()}
         self.generator = generator
         self.name = name
         self.teacher_side = teacher_side
 
     def terms(self) -> list[str]:
+        """DRKD's terms, ``["pixel", "relation", "instance"]``."""
         return ["pixel", "relation", "instance"]
 
-    def active(self, term: str) -> bool:
-        """Whether ``term`` (``"pixel"``, ``"relation"``, ``"instance"``) reaches the loss: a
-        term whose weight is 0 is not computed and its modules are not built (the released
-        single-stage variant keeps only the relation term)."""
-        return self.weights[term] > 0
-
     def required_features(self) -> Requirements:
+        """The levels of the active terms, the same on both sides: the pixel levels (pixel
+        term) and the instance levels (relation and instance terms)."""
         pixel = set(self.pixel_levels or []) if self.active("pixel") else set()
         pooled = self.active("relation") or self.active("instance")
         names = sorted(pixel | (set(self.instance_levels or []) if pooled else set()))
         return Requirements(student=names, teacher=names)
 
     def resolve(self, anchor_levels: list[str]) -> None:
+        """Take the pixel levels from ``anchor_levels`` when not given and the instance levels
+        from the pixel levels when not given; check one GloRe node count per pixel level."""
         from_anchors = self.pixel_levels is None
         if from_anchors:
             if not anchor_levels:
@@ -130,6 +159,9 @@ class DRKD(Distiller):
             )
 
     def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
+        """Check the strides and build, on the levels of the active terms: the pixel term's
+        GloRe units (student and teacher side) and 1x1 adapter, the relation term's
+        instance-relation modules (both sides) and adapter, the instance term's adapter."""
         levels = self.requirements().student
         self.check_strides(student_shapes, teacher_shapes, [(lv, lv) for lv in levels])
         self.strides = {lv: student_shapes[lv].stride for lv in levels}
@@ -141,101 +173,43 @@ class DRKD(Distiller):
         self.teacher_glore = nn.ModuleDict({lv: GloRe(ct[lv], m) for lv, m in nodes.items()})
         self.pixel_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in nodes})
 
-        def relation(c):
+        def relation_module(c):
             return InstanceRelation(c * k, self.relation_filter, generator=self.generator)
 
-        rel = self.instance_levels if self.active("relation") else []
-        ins = self.instance_levels if self.active("instance") else []
-        self.student_relation = nn.ModuleDict({lv: relation(cs[lv]) for lv in rel})
-        self.teacher_relation = nn.ModuleDict({lv: relation(ct[lv]) for lv in rel})
-        self.relation_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in rel})
-        self.instance_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in ins})
+        relation = self.instance_levels if self.active("relation") else []
+        instance = self.instance_levels if self.active("instance") else []
+        self.student_relation = nn.ModuleDict({lv: relation_module(cs[lv]) for lv in relation})
+        self.teacher_relation = nn.ModuleDict({lv: relation_module(ct[lv]) for lv in relation})
+        self.relation_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in relation})
+        self.instance_adapt = nn.ModuleDict({lv: conv_adapter(cs[lv], ct[lv]) for lv in instance})
         if self.teacher_side == "frozen":
             # before the optimizer is built: detectron2's parameter groups skip these
             for p in (*self.teacher_glore.parameters(), *self.teacher_relation.parameters()):
                 p.requires_grad_(False)
 
-    def _teacher_grad(self):
-        """Autograd for the teacher-side modules: on when they train, off when frozen."""
-        return torch.set_grad_enabled(self.teacher_side == "trainable" and torch.is_grad_enabled())
-
-    def pixel_loss(self, inputs: DistillInputs) -> torch.Tensor:
-        if not self.active("pixel"):
-            return self._zero(inputs)
-        total = 0.0
-        for lv in self.pixel_levels:
-            s = self.pixel_adapt[lv](self.student_glore[lv](inputs.student_features[lv]))
-            with self._teacher_grad():
-                t = self.teacher_glore[lv](inputs.teacher_features[lv])
-            total = total + feature_distance(s, match_size(t, s.shape[-2:]), self.norm)
-        return total / (len(self.pixel_levels) if self.norm == "mse" else 1)
-
-    def pool(self, feature: torch.Tensor, boxes: list[torch.Tensor], level: str) -> torch.Tensor:
-        """``(sum n_b, C, r, r)`` RoIAlign of every GT box of every image, in one call."""
-        return roi_align(
-            feature.float(),
-            [b.float() for b in boxes],
-            output_size=self.roi_size,
-            spatial_scale=1.0 / self.strides[level],
-            sampling_ratio=-1,
-            aligned=False,
-        )
-
-    def instance_losses(self, inputs: DistillInputs) -> tuple[torch.Tensor, torch.Tensor]:
-        boxes = [inst.gt_boxes.tensor for inst in inputs.gt_instances]
-        counts = [len(b) for b in boxes]
-        relate, imitate = self.active("relation"), self.active("instance")
-        if not (relate or imitate):
-            return self._zero(inputs), self._zero(inputs)
-        if sum(counts) == 0:
-            # no GT in the batch: an exact 0 that still touches every instance-side parameter,
-            # so DDP (find_unused_parameters=False) sees the same graph on every rank
-            inst = (self.student_relation, self.teacher_relation, self.relation_adapt)
-            zero = self._zero(inputs)
-            rel = zero + sum(p.sum() for m in inst for p in m.parameters()) * 0.0
-            ins = zero + sum(p.sum() for p in self.instance_adapt.parameters()) * 0.0
-            return rel, ins
-        rel_total, ins_total, n_terms = 0.0, 0.0, 0
-        for lv in self.instance_levels:
-            rs = self.pool(inputs.student_features[lv], boxes, lv)  # (N, C_s, r, r)
-            rt = self.pool(inputs.teacher_features[lv], boxes, lv)  # (N, C_t, r, r)
-            if imitate:
-                ins_total = ins_total + self._per_image(self.instance_adapt[lv](rs), rt, counts)
-            if relate:
-                zs = self._relate(self.student_relation[lv], rs, counts)
-                with self._teacher_grad():
-                    zt = self._relate(self.teacher_relation[lv], rt, counts)
-                rel_total = rel_total + self._per_image(self.relation_adapt[lv](zs), zt, counts)
-            n_terms += sum(c > 0 for c in counts)
-        rel_total = rel_total if relate else self._zero(inputs)
-        ins_total = ins_total if imitate else self._zero(inputs)
-        if self.norm == "mse":
-            return rel_total / n_terms, ins_total / n_terms
-        return rel_total, ins_total
-
-    @staticmethod
-    def _zero(inputs: DistillInputs) -> torch.Tensor:
-        """The exact 0 of a term that is not computed, on the features' device (the boxes' when
-        no feature was asked for: every weight 0)."""
-        boxes = (i.gt_boxes.tensor for i in inputs.gt_instances)
-        first = next(itertools.chain(inputs.student_features.values(), boxes), None)
-        return torch.zeros((), device=None if first is None else first.device)
-
-    @staticmethod
-    def _relate(module: InstanceRelation, rois: torch.Tensor, counts: list[int]) -> torch.Tensor:
-        """Relation-enhanced RoI features of every image in one pass (block-diagonal
-        relations: they never cross images)."""
-        return module(rois.flatten(1), counts)[0].view_as(rois)
-
-    def _per_image(self, s: torch.Tensor, t: torch.Tensor, counts: list[int]) -> torch.Tensor:
-        """Sum over images of the distance between their instance features (empty images add
-        0), in one pass."""
-        return grouped_distance(s, t, counts, self.norm)
-
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """``{"pixel", "relation", "instance"}``, each ``()`` fp32: a term times its weight
+        (``pixel_weight``, ...), before ``loss_weight`` and the warm-up."""
         relation, instance = self.instance_losses(inputs)
         return {
             "pixel": self.weights["pixel"] * self.pixel_loss(inputs),
             "relation": self.weights["relation"] * relation,
             "instance": self.weights["instance"] * instance,
         }
+
+    @torch.no_grad()
+    def pictures(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """The instance relations of each image with a GT box on each level of the relation
+        term, ``{"relation/<level>/<b>": (2, n_b, n_b)}``: the student's, then the teacher's."""
+        out = {}
+        for lv in self.student_relation:  # empty when the relation term is off
+            for b, inst in enumerate(inputs.gt_instances):
+                if not len(inst):
+                    continue
+                boxes = [inst.gt_boxes.tensor]
+                rs = self.pool(inputs.student_features[lv][b : b + 1], boxes, lv)  # (n, C_s, r, r)
+                rt = self.pool(inputs.teacher_features[lv][b : b + 1], boxes, lv)  # (n, C_t, r, r)
+                a_s = self.student_relation[lv](rs.flatten(1))[1]  # (n, n)
+                a_t = self.teacher_relation[lv](rt.flatten(1))[1]
+                out[f"relation/{lv}/{b}"] = torch.stack((a_s, a_t))
+        return out

@@ -63,12 +63,16 @@ class FeatureMSE(Distiller):
         self.adapters = nn.ModuleDict()
 
     def required_features(self) -> Requirements:
+        """The paired student and teacher features."""
         return Requirements(student=self.student_names, teacher=self.teacher_names)
 
     def terms(self) -> list[str]:
+        """One term per student feature, named after it."""
         return list(self.student_names)
 
     def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
+        """Check that each pair shares its stride and build a 1x1 adapter ``C_s -> C_t`` per
+        student feature (or check equal channels without adapters)."""
         pairs = list(zip(self.student_names, self.teacher_names))
         self.check_strides(student_shapes, teacher_shapes, pairs)
         for s, t in pairs:
@@ -83,6 +87,9 @@ class FeatureMSE(Distiller):
         self._strides = {s: student_shapes[s].stride for s in self.student_names}
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """``{student feature: ()}``: the MSE between the adapted student map ``(B, C_t, H,
+        W)`` and the teacher's, cropped or padded to ``(H, W)``, inside the GT boxes only with
+        ``foreground_mask``."""
         out = {}
         boxes = [inst.gt_boxes.tensor for inst in inputs.gt_instances]
         for s, t in zip(self.student_names, self.teacher_names):

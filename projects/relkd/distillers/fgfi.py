@@ -67,13 +67,17 @@ class FGFI(Distiller):
         self._anchor_levels: list[str] = []
 
     def terms(self) -> list[str]:
+        """FGFI's one term, ``["imitation"]``."""
         return ["imitation"]
 
     def required_features(self) -> Requirements:
-        # student features of every anchor level: their sizes shape the anchor grids
+        """The student's anchors and its features of every anchor level (their sizes shape the
+        anchor grids), the teacher's imitated features."""
         return Requirements(self._anchor_levels, self.features or [], anchors=True)
 
     def resolve(self, anchor_levels: list[str]) -> None:
+        """Take the anchor levels, and the imitated features from them when not given; refuse
+        a feature without anchors."""
         if not anchor_levels:
             raise ValueError("FGFI needs a student with anchors (an RPN or an anchor-based head)")
         self._anchor_levels = list(anchor_levels)
@@ -87,6 +91,7 @@ class FGFI(Distiller):
             )
 
     def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
+        """Check the strides; a 3x3 conv adapter ``C_s -> C_t`` per imitated feature."""
         self.check_strides(student_shapes, teacher_shapes, [(f, f) for f in self.features])
         for f in self.features:
             s, t = student_shapes[f], teacher_shapes[f]
@@ -99,6 +104,9 @@ class FGFI(Distiller):
         return anchor_masks(inputs, self.features, self.psi, self.per_level_max)
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """``{"imitation": ()}``: the squared error between each adapted student map
+        ``(B, C_t, H_l, W_l)`` and the teacher's inside the imitation masks ``(B, H_l, W_l)``,
+        over twice the masked cell count (:func:`~relkd.losses.fgfi.imitation_loss`)."""
         masks = self.masks(inputs)
         students, teachers, ms = [], [], []
         for f in self.features:
@@ -109,3 +117,8 @@ class FGFI(Distiller):
         covered = torch.stack([m.sum() for m in ms]).sum()
         self.log("mask_fraction", covered / max(sum(m.numel() for m in ms), 1))
         return {"imitation": imitation_loss(students, teachers, ms)}
+
+    @torch.no_grad()
+    def pictures(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """The imitation masks, ``{"mask/<feature>": (B, H_l, W_l)}``, 1 where imitated."""
+        return {f"mask/{f}": m.float() for f, m in self.masks(inputs).items()}

@@ -119,19 +119,25 @@ class HGD(Distiller):
         self._anchor_of: dict[str, str] = {}
 
     def terms(self) -> list[str]:
+        """One term per distilled level, named after it."""
         return list(self.levels)
 
     def required_features(self) -> Requirements:
+        """The distilled levels on both sides; with ``micro="fgfi"``, also the student's anchors
+        and its anchor levels."""
         student = list(self.levels) + [a for a in self._anchor_levels if a not in self.levels]
         return Requirements(student, self.levels, anchors=self.micro == "fgfi")
 
     def resolve(self, anchor_levels: list[str]) -> None:
+        """With ``micro="fgfi"``, take the student's anchor levels (refused when it has none)."""
         if self.micro == "fgfi":
             if not anchor_levels:
                 raise ValueError("HGD: micro='fgfi' needs a student with anchors")
             self._anchor_levels = list(anchor_levels)
 
     def build(self, student_shapes: dict, teacher_shapes: dict) -> None:
+        """Check the strides, pair each level with the anchor level of its stride
+        (``micro="fgfi"``) and build a 1x1 conv + BN adapter ``C_s -> C_t`` per level."""
         self.check_strides(student_shapes, teacher_shapes, [(lv, lv) for lv in self.levels])
         self.strides = {lv: student_shapes[lv].stride for lv in self.levels}
         if self.micro == "fgfi":
@@ -206,6 +212,8 @@ class HGD(Distiller):
         return torch.where(self.running_ready, balanced_weights(self.running), uniform)
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """``{level: ()}``: each level's loss from :meth:`stage_losses` times its macro weight
+        (:meth:`macro_weights`, also logged as ``weight_<level>``)."""
         losses = self.stage_losses(inputs)
         weights = self.macro_weights(losses).to(losses.device)
         for i, lv in enumerate(self.levels):

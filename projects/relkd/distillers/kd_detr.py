@@ -93,9 +93,11 @@ class KDDETR(Distiller):
         self.one_pass = bool(one_pass)
 
     def terms(self) -> list[str]:
+        """``<set>_cls``, ``<set>_l1`` and ``<set>_giou`` for each point set."""
         return [f"{p}_{t}" for p in self.point_sets for t in ("cls", "l1", "giou")]
 
     def required_features(self) -> Requirements:
+        """DETR decoder passes (no named features)."""
         return Requirements(detr_points=True)
 
     def sample_general(self, device: torch.device) -> torch.Tensor:
@@ -139,6 +141,11 @@ class KDDETR(Distiller):
         return {k: sum(p[k] for p in per_layer) for k in per_layer[0]}
 
     def compute(self, inputs: DistillInputs) -> dict[str, torch.Tensor]:
+        """``{"<set>_cls", "<set>_l1", "<set>_giou": ()}`` per point set, each times its
+        weight (``cls_weight``, ...): both decoders run from the set's ``(N, 4)`` anchors, and
+        every student layer's ``logits (L, B, N, K)`` and ``boxes (L, B, N, 4)`` are compared
+        with the teacher's (its last layer, or the same layer with ``layerwise``) by
+        :func:`~relkd.losses.kd_detr.point_distill_loss`."""
         points = inputs.detr_points
         if not isinstance(points, DetrPoints):
             raise TypeError(

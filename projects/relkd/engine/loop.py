@@ -55,7 +55,9 @@ def do_train(cfg, resume: bool = False) -> dict:
     details(cfg.train.output_dir).info("Model:\n%s", model)  # log.txt only
     teacher = getattr(model, "teacher", None)
     if teacher is not None:
-        teacher.load()  # a bad teacher checkpoint stops the run here, before anything else
+        # the weights loaded (a bad teacher checkpoint stops the run here, before anything
+        # else), eval mode and layout set, once
+        teacher.prepare()
         logger.info("Teacher: %s from %s", type(teacher.model).__name__, teacher.weights)
     distiller_schedule(model, int(cfg.train.max_iter))
     preflight_ap = teacher_preflight(cfg, model)  # raises if the teacher looks untrained

@@ -72,7 +72,7 @@ class _TeacherInStudentFormat(torch.nn.Module):
     def __init__(self, teacher):
         super().__init__()
         self.teacher = teacher
-        self.model = teacher.frozen_model()
+        self.model = teacher.prepare()
         self.eval()  # inference_on_dataset restores this mode afterwards: keep the teacher eval
 
     def forward(self, inputs):

@@ -215,12 +215,16 @@ def trace_nms() -> Iterator[bool]:
 
 
 def max_output_difference(a: list[dict], b: list[dict]) -> float:
-    """Largest absolute difference of scores and boxes between two detectors' outputs on the
-    same images; ``inf`` when the detection counts or classes differ."""
+    """Largest absolute difference of scores, boxes and, where the detectors predict them,
+    masks (``pred_masks``, ``(N, H, W)``: a pixel in one mask and not the other counts 1)
+    between two detectors' outputs on the same images; ``inf`` when the detection counts or
+    classes differ, or one of them predicts masks and the other does not."""
     worst = 0.0
     for x, y in zip(a, b, strict=True):
         x, y = x["instances"], y["instances"]
         if len(x) != len(y) or not torch.equal(x.pred_classes, y.pred_classes):
+            return float("inf")
+        if x.has("pred_masks") != y.has("pred_masks"):
             return float("inf")
         if len(x):
             worst = max(
@@ -228,4 +232,7 @@ def max_output_difference(a: list[dict], b: list[dict]) -> float:
                 (x.scores - y.scores).abs().max().item(),
                 (x.pred_boxes.tensor - y.pred_boxes.tensor).abs().max().item(),
             )
+        if len(x) and x.has("pred_masks"):
+            masks = x.pred_masks.float() - y.pred_masks.float()
+            worst = max(worst, masks.abs().max().item())
     return worst

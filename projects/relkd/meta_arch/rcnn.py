@@ -8,10 +8,13 @@ from .distill import DistillMixin
 
 
 class DistillRCNN(DistillMixin, GeneralizedRCNN):
-    """GeneralizedRCNN (Faster R-CNN) whose training losses include the distillers' terms.
+    """GeneralizedRCNN (Faster R-CNN, or Mask R-CNN) whose training losses include the
+    distillers' terms.
 
     GeneralizedRCNN does not expose its features, so only its short training branch is
-    re-implemented here (as detectron2's PanopticFPN does); inference is inherited.
+    re-implemented here (as detectron2's PanopticFPN does); inference is inherited. The ROI
+    heads get the whole ground truth, ``gt_masks`` included where the mapper loads them
+    (``use_instance_mask=True``), so a mask head trains as in detectron2 (``loss_mask``).
 
     Args:
         teacher: the frozen teacher.
@@ -39,6 +42,7 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
         with self._record_student(self._student_store):
             features = self.backbone(images.tensor)
         proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
+        # every ground-truth field (boxes, classes and, for a mask head, gt_masks)
         _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
         if self.vis_period > 0:
             from detectron2.utils.events import get_event_storage

@@ -6,12 +6,13 @@ from __future__ import annotations
 from detectron2.config import CfgNode
 from detectron2.utils.registry import Registry
 
-from ..distillers import DRKD, FGFI, HGD, KDDETR, FeatureMSE
-from ..teacher import Teacher, TeacherLoadError, resolve_path
+from ..distillers import CWD, DRKD, FGFI, HGD, KDDETR, MGD, PKD, FeatureMSE
+from ..loading import TeacherLoadError, resolve_path
+from ..teacher import Teacher
 
 DISTILLER_REGISTRY = Registry("RELKD_DISTILLER")
 DISTILLER_REGISTRY.__doc__ = "relkd distillers by class name, for ``cfg.RELKD.DISTILLERS``."
-for _cls in (FeatureMSE, FGFI, DRKD, HGD, KDDETR):
+for _cls in (FeatureMSE, FGFI, DRKD, HGD, KDDETR, PKD, CWD, MGD):
     DISTILLER_REGISTRY.register(_cls)
 
 

@@ -14,10 +14,11 @@ from torch import nn
 from torchvision.ops import box_convert
 
 from ...utils.resize import valid_mask
+from .blocks import MLP
 from .criterion import SetCriterion
 from .matcher import HungarianMatcher
 from .position import memory_positions
-from .transformer import MLP, AnchorDecoder, Encoder
+from .transformer import AnchorDecoder, Encoder
 
 
 @dataclass

@@ -4,15 +4,27 @@ and the optimizer at a thousandth of the config's rate."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def build(cfg, args, device):
-    """``(distilled model, plain student with the same weights)``, both in training mode."""
+if TYPE_CHECKING:
+    import argparse
+
+    import torch
+    from torch import nn
+
+
+def build(cfg, args: argparse.Namespace, device: torch.device | str) -> tuple[nn.Module, nn.Module]:
+    """``(distilled model, plain student with the same weights)``, both in training mode.
+
+    ``args``: ``random_teacher`` (build the teacher's architecture without its weights) and
+    ``teacher_dtype`` (``None``: the config's), as ``tools/benchmark.py`` parses them.
+    """
     from detectron2.config import LazyCall as L
     from detectron2.config import LazyConfig, instantiate
 
-    from relkd import Teacher
     from relkd.export.student import student_config, student_state
     from relkd.loading import resolve_path
+    from relkd.teacher import Teacher
 
     if "teacher" not in cfg.model:
         target = cfg.model.get("_target_")
@@ -37,7 +49,7 @@ def build(cfg, args, device):
     return model, plain
 
 
-def in_auto_window(cfg, model, device):
+def in_auto_window(cfg, model: nn.Module, device: torch.device | str) -> nn.Module:
     """A copy of ``model`` whose distillers have ``loss_weight="auto"`` and a window that never
     ends: each of its training steps measures the gradient norms, as a window step does."""
     import copy
@@ -52,7 +64,7 @@ def in_auto_window(cfg, model, device):
     return auto
 
 
-def calibrate_frozen_norms(model, batch) -> int:
+def calibrate_frozen_norms(model: nn.Module, batch: list[dict]) -> int:
     """Set every ``FrozenBatchNorm2d`` of ``model``'s backbone to its input's batch statistics.
 
     Random weights through a ResNet whose frozen norms are the identity grow layer by layer
@@ -63,7 +75,7 @@ def calibrate_frozen_norms(model, batch) -> int:
     from detectron2.layers import FrozenBatchNorm2d
 
     def set_stats(m, args):
-        x = args[0].float()
+        x = args[0].float()  # (B, C, H, W), the layer's input
         m.running_mean.copy_(x.mean((0, 2, 3)))
         m.running_var.copy_(x.var((0, 2, 3)))
 
@@ -78,7 +90,7 @@ def calibrate_frozen_norms(model, batch) -> int:
     return len(norms)
 
 
-def optimizer_for(cfg, model):
+def optimizer_for(cfg, model: nn.Module) -> torch.optim.Optimizer:
     """The config's optimizer, with every learning rate divided by 1000: random-weight models
     (``--random-teacher``, synthetic data) would otherwise diverge within a few steps. The cost
     of a step does not depend on the rate."""

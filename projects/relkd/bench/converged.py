@@ -8,7 +8,8 @@ paper method at the students' schedule L (seeds 100-103: 100 and 101 distilled f
 102 and 103 from teacher B), the learning curve at L/4 and L/2 (seeds 100 and 102), and, where
 the rule leaves a (detector, method) undecided, its pre-declared extension (seed 104 from A and
 105 from B, for that method and for the baseline). Every run is cached under the output root and
-reused by the next invocation; an interrupted one continues from its last checkpoint.
+reused by the next invocation; an interrupted one continues from its last checkpoint. Its
+tables and plot: :mod:`.converged_report`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import json
 import os
 import queue
 from functools import partial
+
+from .converged_report import plot, report  # noqa: F401 (report: the tests' entry point too)
 
 DETECTORS = ("retinanet", "faster_rcnn")
 METHODS = ("fgfi", "drkd", "hgd")
@@ -167,7 +170,7 @@ def verdicts(results: dict, runs: dict) -> list[dict]:
     """The rule over the whole (detector, method) family at L; empty until every run of the
     family at L (as ``runs`` plans it) has finished: a family cut short would be corrected over
     fewer comparisons than the rule names."""
-    from relkd.bench import Comparison, decide
+    from .verdict import Comparison, decide
 
     comps = []
     for det, arms in results.items():
@@ -177,91 +180,6 @@ def verdicts(results: dict, runs: dict) -> list[dict]:
         base = [a for _, a, _ in arms["baseline"][L]]
         comps += [Comparison(f"{det}/{m}", [a for _, a, _ in arms[m][L]], base) for m in METHODS]
     return decide(comps)
-
-
-def _mean(rows) -> float | None:
-    vals = [a for _, a, _ in rows]
-    return sum(vals) / len(vals) if vals else None
-
-
-def _fmt(x, signed: bool = False) -> str:
-    return "-" if x is None else (f"{x:+.2f}" if signed else f"{x:.2f}")
-
-
-def report(results: dict, rows: list[dict]) -> str:
-    """Markdown: the teachers, the baseline's plateau and the teacher's lead over it, the
-    learning curve (mean AP per arm and schedule) and the verdict table."""
-    out = [
-        "| detector | teacher A AP | teacher B AP | baseline L/2 | baseline L | L - L/2 "
-        "| plateau (within 1.5) | teachers' mean - baseline L |",
-        "|---|---:|---:|---:|---:|---:|---|---:|",
-    ]
-    for det, arms in results.items():
-        its = sorted(arms["baseline"])
-        half, full = _mean(arms["baseline"][its[-2]]), _mean(arms["baseline"][its[-1]])
-        teachers = [v for v in arms["teacher"].values() if v is not None]
-        lead = None if not teachers or full is None else sum(teachers) / len(teachers) - full
-        step = None if half is None or full is None else full - half
-        plateau = "-" if step is None else ("yes" if abs(step) <= 1.5 else "no")
-        out.append(
-            f"| {det} | {_fmt(arms['teacher']['A'])} | {_fmt(arms['teacher']['B'])} | "
-            f"{_fmt(half)} | {_fmt(full)} | {_fmt(step, True)} | {plateau} | {_fmt(lead, True)} |"
-        )
-    out += [
-        "",
-        "| detector | arm | " + " | ".join(["L/4", "L/2", "L"]) + " | AP per seed at L (teacher) |",
-        "|---|---|---:|---:|---:|---|",
-    ]
-    for det, arms in results.items():
-        for arm in ("baseline", *METHODS):
-            its = sorted(arms[arm])
-            seeds = ", ".join(
-                f"{a:.2f}" + (f" ({t})" if t else "") for _, a, t in arms[arm][its[-1]]
-            )
-            means = " | ".join(_fmt(_mean(arms[arm][i])) for i in its)
-            out.append(f"| {det} | {arm} | {means} | {seeds} |")
-    if rows:
-        out += [
-            "",
-            "| comparison | seeds | gain (AP) | Welch p | Holm level | corrected interval "
-            "| verdict |",
-            "|---|---:|---:|---:|---:|---|---|",
-        ]
-        for r in rows:
-            out.append(
-                f"| {r['key']} | {r['n_method']} vs {r['n_baseline']} | {r['gain']:+.2f} | "
-                f"{r['p']:.3g} | {r['level']:.4f} | [{r['low']:+.2f}, {r['high']:+.2f}] | "
-                f"**{r['verdict']}** |"
-            )
-    return "\n".join(out)
-
-
-def plot(results: dict, path: str) -> None:
-    """AP against student iterations, one line per arm (the mean), the seeds' range shaded;
-    one panel per detector, the teachers as dashed lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
-    for ax, (det, arms) in zip(axes[0], results.items()):
-        for arm in ("baseline", *METHODS):
-            its = [i for i in sorted(arms[arm]) if arms[arm][i]]
-            vals = [[a for _, a, _ in arms[arm][i]] for i in its]
-            ax.plot(its, [sum(v) / len(v) for v in vals], "o-", label=arm)
-            ax.fill_between(its, [min(v) for v in vals], [max(v) for v in vals], alpha=0.2)
-        for name, value in arms["teacher"].items():
-            if value is not None:
-                ax.axhline(value, ls="--", lw=1, color="k")
-                ax.annotate(f"teacher {name}", (ax.get_xlim()[0], value), fontsize=7)
-        ax.set_xlabel("student iterations")
-        ax.set_ylabel("box AP, digits_det_val")
-        ax.set_title(det)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(root: str, detectors, extend: bool, cores: list[int]) -> str:

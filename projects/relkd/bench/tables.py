@@ -1,31 +1,31 @@
 """The quality table of ``tools/quality.py``: runs aggregated over seeds, the gain over the
-baseline with its Welch confidence interval, the markdown table and the AP plot."""
+baseline with its Welch confidence interval, the markdown table and the AP plot.
+
+A row's key is ``"teacher"``, ``"teacher_<family>"`` (the teacher of another detector family,
+for a method whose :attr:`~.methods.Method.teacher` names it), ``"baseline"`` or a method of
+:data:`~.methods.METHODS` with its weighting: ``"fgfi"`` or ``"fgfi@auto"``."""
 
 from __future__ import annotations
 
 import statistics
 
-LABELS = {
-    "teacher": "teacher (R50)",
-    "baseline": "baseline student (R18)",
-    "feature_mse": "FeatureMSE",
-    "fgfi": "FGFI",
-    "drkd": "DRKD",
-    "hgd": "HGD-R",
-    "drkd_hgd": "DRKD + HGD-R",
-    "drkd_released": "DRKD, released (relation term)",
-    "kd_detr": "KD-DETR",
-    "fgfi_frcnn_teacher": "FGFI, Faster R-CNN teacher",
-    "teacher_faster_rcnn": "teacher (Faster R-CNN R50)",
-}
-# methods whose teacher is of another detector family, and that family: their row's
-# teacher is the row ``teacher_<family>``, trained at that family's own config schedule
-CROSS_TEACHER = {"fgfi_frcnn_teacher": "faster_rcnn"}
+from .methods import DETECTORS, METHODS
+
+# the rows that are no method
+ROLE_LABELS = {"teacher": "teacher (R50)", "baseline": "baseline student (R18)"}
+
+
+def teacher_family(key: str) -> str | None:
+    """The detector family of the teacher a row's method distils from when that is not the
+    student's own (:attr:`~.methods.Method.teacher`); ``None`` otherwise, and for the baseline
+    and teacher rows."""
+    method = row_method(key)[0]
+    return METHODS[method].teacher if method in METHODS else None
 
 
 def teacher_key(key: str) -> str:
     """The key of the teacher row that a row's gap recovered is measured against."""
-    family = CROSS_TEACHER.get(row_method(key)[0])
+    family = teacher_family(key)
     return f"teacher_{family}" if family else "teacher"
 
 
@@ -41,13 +41,22 @@ def row_method(key: str) -> tuple[str, str]:
     return method, weighting or "config"
 
 
+def _name(method: str) -> str:
+    """The label of a row's method part (a role, a teacher of another family or a method)."""
+    if method in ROLE_LABELS:
+        return ROLE_LABELS[method]
+    if is_teacher(method):
+        return f"teacher ({DETECTORS[method[len('teacher_') :]]} R50)"
+    return METHODS[method].label
+
+
 def label(key: str) -> str:
     """A row's label: ``"fgfi@auto"`` is FGFI with ``loss_weight="auto"``."""
     method, weighting = row_method(key)
     if weighting == "config":
-        return LABELS[method]
+        return _name(method)
     name, _, ratio = weighting.partition(":")
-    return LABELS[method] + f", {name} weights" + (f" (target ratio {ratio})" if ratio else "")
+    return _name(method) + f", {name} weights" + (f" (target ratio {ratio})" if ratio else "")
 
 
 def bbox(summary: dict) -> dict:

@@ -1,4 +1,5 @@
-"""A small dependency-aware pool for the tools' training runs (``tools/quality.py``)."""
+"""A small dependency-aware pool for the tools' training runs (``tools/quality.py``,
+``tools/demo.py``)."""
 
 from __future__ import annotations
 

@@ -4,13 +4,14 @@ loss weights, and which rows a method gets."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
-from .quality_table import row_method
+from .methods import METHODS
+from .tables import row_method
 
 # --loss-weight: "config" keeps each config's hand weights; "auto" sets every distiller's
 # loss_weight="auto"; "code" restores the official code's weights where a digits config changed
-# them (docs/distillers.md, "digits_det weights"); HGD-R and FeatureMSE have no code weights, and
-# the configs of DRKD on Faster R-CNN and of KD-DETR use the code's
+# them (Method.code_weights of .methods)
 # "auto:R" is "auto" with target_ratio R (a row of its own, e.g. "fgfi@auto:4")
 WEIGHTINGS = ("config", "auto", "code")
 
@@ -33,25 +34,13 @@ def _positive(text: str) -> bool:
         return False
 
 
-CODE_WEIGHTS = {
-    ("retinanet", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
-    ("retinanet", "fgfi_frcnn_teacher"): ("model.distillers.0.loss_weight=0.01",),
-    ("faster_rcnn", "fgfi"): ("model.distillers.0.loss_weight=0.01",),
-    ("retinanet", "drkd"): (
-        "model.distillers.0.pr_weight=4e-3",
-        "model.distillers.0.ir_weight=5e-3",
-        "model.distillers.0.ins_weight=6e-3",
-    ),
-}
-
-
 def weight_overrides(det: str, key: str, config: str) -> list[str]:
     """The overrides that give the row ``key`` its weights (none for ``config`` weights)."""
     from .runs import load_config
 
     method, how = row_method(key)
     if how == "code":
-        return list(CODE_WEIGHTS[(det, method)])
+        return list(METHODS[method].code_weights[det])
     if how.startswith("auto"):
         ratio = how.partition(":")[2]
         out = []
@@ -65,7 +54,7 @@ def weight_overrides(det: str, key: str, config: str) -> list[str]:
     return []
 
 
-def target_ratio(distiller) -> float:
+def target_ratio(distiller: Mapping) -> float:
     """The target ratio of ``loss_weight="auto"`` for a distiller's config node: its own
     ``target_ratio`` if set, else its class's ``default_target_ratio``."""
     from detectron2.utils.registry import locate
@@ -81,7 +70,7 @@ def row_keys(det: str, method: str, weightings: list[str]) -> list[str]:
     code's weights differ from the config's)."""
     keys = []
     for w in weightings:
-        if w == "code" and (det, method) not in CODE_WEIGHTS:
+        if w == "code" and det not in METHODS[method].code_weights:
             print(f"[quality] {det} {method}: the config's weights are the code's", flush=True)
             continue
         keys.append(method if w == "config" else f"{method}@{w}")

@@ -1,5 +1,6 @@
 """What ``tools/visualize.py`` draws, computed from a distilling model: the inputs its distillers
-see, DRKD's instance relations and teacher-student feature distances. No plotting here."""
+see (each distiller makes its own pictures of them, :meth:`relkd.distillers.Distiller.pictures`)
+and teacher-student feature distances. No plotting here (:mod:`.drawing` draws)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from detectron2.utils.events import EventStorage
 from torch import nn
 
 from relkd.distillers.base import DistillInputs
-from relkd.distillers.drkd import DRKD
 from relkd.utils.features import record_features
 from relkd.utils.resize import match_size
 
@@ -47,31 +47,9 @@ def capture_distill_inputs(model: nn.Module, batched_inputs: list[dict]) -> Dist
 
 
 @torch.no_grad()
-def relation_matrices(
-    drkd: DRKD, inputs: DistillInputs, level: str
-) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """DRKD's instance relation matrices on one instance level, per image with a GT box.
-
-    Returns:
-        ``[(A_student (n, n), A_teacher (n, n), gt_classes (n,))]``; rows of each ``A`` sum to 1.
-    """
-    if level not in drkd.instance_levels:
-        raise ValueError(f"relation_matrices: {level!r} is not among {drkd.instance_levels}")
-    out = []
-    for b, inst in enumerate(inputs.gt_instances):
-        if not len(inst):
-            continue
-        boxes = [inst.gt_boxes.tensor]
-        rs = drkd.pool(inputs.student_features[level][b : b + 1], boxes, level)
-        rt = drkd.pool(inputs.teacher_features[level][b : b + 1], boxes, level)
-        _, a_s = drkd.student_relation[level](rs.flatten(1))
-        _, a_t = drkd.teacher_relation[level](rt.flatten(1))
-        out.append((a_s, a_t, inst.gt_classes))
-    return out
-
-
-@torch.no_grad()
-def feature_distances(model: nn.Module, batched_inputs: list[dict]) -> dict:
+def feature_distances(
+    model: nn.Module, batched_inputs: list[dict]
+) -> dict[str, torch.Tensor | None]:
     """Per-location mean squared teacher-student difference of the backbone's output features.
 
     Returns:

@@ -3,8 +3,13 @@ benchmark measures each phase in a pass of its own)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def reset_peak(device) -> None:
+if TYPE_CHECKING:
+    import torch
+
+
+def reset_peak(device: torch.device) -> None:
     """Forget the peak so far: CUDA's allocator statistics, or on a CPU the process's peak
     resident memory (Linux ``/proc/self/clear_refs``; a no-op where unavailable)."""
     import torch
@@ -27,7 +32,7 @@ def reset_peak(device) -> None:
         pass
 
 
-def peak_mib(device) -> float:
+def peak_mib(device: torch.device) -> float:
     """The peak since :func:`reset_peak` in MiB: ``max_memory_allocated`` on CUDA, else the
     process's peak resident memory (``VmHWM``, or ``ru_maxrss`` where that is missing)."""
     import torch

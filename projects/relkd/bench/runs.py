@@ -1,4 +1,7 @@
-"""Run ``train_net.py`` as a user would, from the tools, and read back its ``summary.json``."""
+"""Run ``train_net.py`` as a user would, from the tools, and read back its ``summary.json``.
+
+The tools run from the repository checkout, where relkd is installed in place (``make setup``):
+the runs are its ``train_net.py``, and relative config paths are the checkout's."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ import sys
 import threading
 import time
 
-# this file is <repo>/tools/toolkit/runs.py
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# this file is <repo>/projects/relkd/bench/runs.py
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def load_summary(out: str) -> dict:
