@@ -87,6 +87,7 @@ def test_val_mini_is_the_first_100_val_images_with_their_boxes():
 def test_register_idempotent_and_conflicts(tmp_path):
     names = register_digits_det()
     expected = ["digits_det_train", "digits_det_val", "digits_det_val_mini"]
+    expected += ["digits_det_segm_train", "digits_det_segm_val", "digits_det_segm_val_mini"]
     assert register_digits_det() == names == expected
     with pytest.raises(ValueError, match="already registered"):
         register_digits_det(root=str(tmp_path / "elsewhere"))

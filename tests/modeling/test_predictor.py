@@ -55,11 +55,19 @@ def test_embed_state_refuses_what_does_not_fit():
 
 
 @pytest.mark.parametrize(
-    "name", ["coco/retinanet_R50_feature_mse.py", "coco/faster_rcnn_R50_fgfi.py"]
+    "name",
+    [
+        "coco/retinanet_R50_feature_mse.py",
+        "coco/faster_rcnn_R50_fgfi.py",
+        "coco/mask_rcnn_R50_fgfi.py",
+    ],
 )
 def test_a_coco_student_has_the_same_weights_and_detections_from_yacs(name):
     # width 64: yacs builds the student module for module; the same computation on both sides
     cfg = load_cfg(name)
+    if "mask_rcnn" in name:  # keep every detection: masks to compare
+        cfg.model.roi_heads.box_predictor.test_score_thresh = 0.0
+        torch.manual_seed(1)  # random weights that give detections
     lazy = instantiate(student_config(cfg.model)).eval()
     ycfg = yacs_config(student_config(cfg.model), cfg.dataloader.test.mapper)
     ycfg.MODEL.DEVICE = "cpu"
@@ -79,6 +87,10 @@ def test_a_coco_student_has_the_same_weights_and_detections_from_yacs(name):
     for field in ("scores", "pred_classes"):
         assert torch.equal(want["instances"].get(field), got["instances"].get(field))
     assert torch.equal(want["instances"].pred_boxes.tensor, got["instances"].pred_boxes.tensor)
+    assert ycfg.MODEL.MASK_ON == ("mask_rcnn" in name)
+    if ycfg.MODEL.MASK_ON:
+        assert len(want["instances"]) > 0
+        assert torch.equal(want["instances"].pred_masks, got["instances"].pred_masks)
     for arg in ("test_score_thresh", "test_nms_thresh", "test_topk_candidates"):
         if hasattr(lazy, arg):
             assert getattr(yacs, arg) == getattr(lazy, arg), arg

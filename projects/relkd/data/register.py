@@ -1,4 +1,6 @@
-"""Register ``digits_det_train`` / ``digits_det_val`` with detectron2's catalogs.
+"""Register ``digits_det_train`` / ``digits_det_val`` with detectron2's catalogs, and their
+instance-segmentation variant ``digits_det_segm_train`` / ``digits_det_segm_val`` (the same
+images; json files ``segm_<split>.json`` beside the others, written on the variant's first use).
 
 Registration is cheap and idempotent. The files are generated on first use (the first
 ``DatasetCatalog.get``), under an inter-process file lock, into a temporary folder that is
@@ -15,7 +17,13 @@ import tempfile
 import time
 from dataclasses import asdict
 
-from .digits_det import CLASS_NAMES, DigitsDetSpec, generate_split, write_subset
+from .digits_det import (
+    CLASS_NAMES,
+    DigitsDetSpec,
+    generate_segm_split,
+    generate_split,
+    write_subset,
+)
 
 logger = logging.getLogger("relkd")
 
@@ -24,6 +32,9 @@ SPLITS = ("train", "val")
 # tenth of the time of the whole val split: for plumbing checks (`tools/demo.py --quick`, the
 # tests), not for AP figures
 SUBSETS = {"val_mini": ("val", 100)}
+# the instance-segmentation variant of each split and subset: its json's name (and dataset
+# name after "digits_det_") is the box one's with "segm_" in front; the PNGs are shared
+SEGM = "segm_"
 _DONE = "READY"
 
 
@@ -89,9 +100,47 @@ def _write_missing_subsets(root: str) -> None:
             write_subset(root, split, name, num)
 
 
+def _segm_files(root: str) -> list[str]:
+    parts = list(SPLITS) + list(SUBSETS)
+    return [os.path.join(root, f"{SEGM}{part}.json") for part in parts]
+
+
+def build_digits_det_segm(root: str | None = None, spec: DigitsDetSpec | None = None) -> str:
+    """:func:`build_digits_det`, then the instance-segmentation variant's json files
+    (``segm_train.json``, ``segm_val.json``, ``segm_val_mini.json``) where missing: masks of
+    the same images, computed by rendering the splits again
+    (:func:`relkd.data.digits_det.generate_segm_split`), under the same file lock. The box
+    dataset's files are read, never rewritten.
+
+    Returns:
+        The dataset root.
+    """
+    root = build_digits_det(root, spec)
+    spec = spec or DigitsDetSpec()
+    if all(os.path.exists(p) for p in _segm_files(root)):
+        return root
+    parent = os.path.dirname(root)
+    with open(os.path.join(parent, f".{os.path.basename(root)}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        t0 = time.perf_counter()
+        # what no other process wrote while this one waited for the lock
+        missing = [p for p in _segm_files(root) if not os.path.exists(p)]
+        for split in SPLITS:
+            if os.path.join(root, f"{SEGM}{split}.json") in missing:
+                generate_segm_split(root, split, spec)  # written under a temporary name
+        for name, (split, num) in SUBSETS.items():
+            if os.path.join(root, f"{SEGM}{name}.json") in missing:
+                write_subset(root, f"{SEGM}{split}", f"{SEGM}{name}", num)
+        if missing:
+            logger.info(f"digits_det masks written in {root} in {time.perf_counter() - t0:.0f} s")
+    return root
+
+
 def register_digits_det(root: str | None = None, spec: DigitsDetSpec | None = None) -> list[str]:
     """Register ``digits_det_train``, ``digits_det_val`` and the subsets of :data:`SUBSETS`
-    (``digits_det_val_mini``: the first 100 val images); files are built on first use.
+    (``digits_det_val_mini``: the first 100 val images), and the instance-segmentation variant
+    of each (``digits_det_segm_train``, ``digits_det_segm_val``, ``digits_det_segm_val_mini``:
+    the same images, annotations with masks); files are built on first use.
 
     Calling it again with the same arguments, or with none, is a no-op; with a different root or
     spec it raises, because detectron2's catalogs hold one definition per name.
@@ -102,7 +151,9 @@ def register_digits_det(root: str | None = None, spec: DigitsDetSpec | None = No
     from detectron2.data import DatasetCatalog, MetadataCatalog
     from detectron2.data.datasets import load_coco_json
 
-    parts = {s: s for s in SPLITS} | {name: split for name, (split, _) in SUBSETS.items()}
+    boxes = {s: s for s in SPLITS} | {name: split for name, (split, _) in SUBSETS.items()}
+    # json part -> the folder of its PNGs
+    parts = boxes | {f"{SEGM}{part}": split for part, split in boxes.items()}
     if root is None and spec is None and all(f"digits_det_{p}" in DatasetCatalog for p in parts):
         return [f"digits_det_{p}" for p in parts]
     root = os.path.abspath(root or default_root())
@@ -121,8 +172,10 @@ def register_digits_det(root: str | None = None, spec: DigitsDetSpec | None = No
                 )
             continue
 
-        def load(split=split, json_file=json_file, name=name):
-            build_digits_det(root, spec)
+        build = build_digits_det_segm if part.startswith(SEGM) else build_digits_det
+
+        def load(split=split, json_file=json_file, name=name, build=build):
+            build(root, spec)
             return load_coco_json(json_file, os.path.join(root, split), name)
 
         DatasetCatalog.register(name, load)

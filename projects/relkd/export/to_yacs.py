@@ -1,9 +1,10 @@
 """A LazyConfig detector written as a yacs config (``relkd.export.predictor`` uses it to run a
 student in detectron2's ``DefaultPredictor``, which builds models from yacs configs only).
 
-Written for the detectors relkd distils whose backbone is a ResNet-FPN: ``RetinaNet`` and
-Faster R-CNN (``GeneralizedRCNN`` with an ``RPN`` and ``StandardROIHeads`` without masks). A part
-with no yacs key raises :class:`NotExpressible` naming it. ResNet-18/34 are written 64 wide,
+Written for the detectors relkd distils whose backbone is a ResNet-FPN: ``RetinaNet``, Faster
+R-CNN (``GeneralizedRCNN`` with an ``RPN`` and ``StandardROIHeads``) and Mask R-CNN (the same
+with a ``MaskRCNNConvUpsampleHead``: ``MASK_ON = True``). A part with no yacs key raises
+:class:`NotExpressible` naming it. ResNet-18/34 are written 64 wide,
 the only width detectron2's yacs builder makes (``relkd.export.predictor.embed_state`` fits a
 narrower one into it).
 """
@@ -180,8 +181,8 @@ def _roi_heads(cfg, heads: dict) -> None:
     )
 
     _expect(heads, StandardROIHeads, "roi_heads")
-    if heads.get("mask_in_features") or heads.get("keypoint_in_features"):
-        raise NotExpressible("mask or keypoint heads: only Faster R-CNN students are written")
+    if heads.get("keypoint_in_features"):
+        raise NotExpressible("keypoint heads: only Faster and Mask R-CNN students are written")
     for part, cls in (
         ("box_pooler", ROIPooler),
         ("box_head", FastRCNNConvFCHead),
@@ -217,6 +218,43 @@ def _roi_heads(cfg, heads: dict) -> None:
     for arg in ("use_fed_loss", "use_sigmoid_ce"):
         if _arg(pred, arg):
             raise NotExpressible(f"FastRCNNOutputLayers({arg}=True) is not written")
+    cfg.MODEL.MASK_ON = bool(heads.get("mask_in_features"))
+    if cfg.MODEL.MASK_ON:
+        _mask_head(cfg, heads)
+
+
+def _mask_head(cfg, heads: dict) -> None:
+    """``MODEL.ROI_MASK_HEAD`` of a ``MaskRCNNConvUpsampleHead``: yacs pools the masks from the
+    box head's features (``ROI_HEADS.IN_FEATURES``) and gives every conv, the deconvolution
+    included, one width ``CONV_DIM``."""
+    from detectron2.modeling.poolers import ROIPooler
+    from detectron2.modeling.roi_heads import MaskRCNNConvUpsampleHead
+
+    pooler, head = heads["mask_pooler"], heads["mask_head"]
+    _expect(pooler, ROIPooler, "roi_heads.mask_pooler")
+    _expect(head, MaskRCNNConvUpsampleHead, "roi_heads.mask_head")
+    if list(heads["mask_in_features"]) != list(heads["box_in_features"]):
+        raise NotExpressible(
+            f"mask features {list(heads['mask_in_features'])} differ from the box head's: yacs "
+            "pools both from ROI_HEADS.IN_FEATURES"
+        )
+    if (_arg(pooler, "canonical_box_size"), _arg(pooler, "canonical_level")) != (224, 4):
+        raise NotExpressible("the mask pooler's canonical box size and level have no yacs key")
+    dims = list(head["conv_dims"])
+    if len(set(dims)) > 1:
+        raise NotExpressible(f"mask head conv_dims {dims}: yacs has one CONV_DIM")
+    if _arg(head, "loss_weight") != 1.0:
+        raise NotExpressible("the mask head's loss_weight has no yacs key")
+    m = cfg.MODEL.ROI_MASK_HEAD
+    m.NAME = "MaskRCNNConvUpsampleHead"
+    m.POOLER_RESOLUTION = pooler["output_size"]
+    m.POOLER_SAMPLING_RATIO = pooler["sampling_ratio"]
+    m.POOLER_TYPE = pooler["pooler_type"]
+    m.NUM_CONV = len(dims) - 1  # the last width is the deconvolution's
+    m.CONV_DIM = dims[0]
+    m.NORM = _arg(head, "conv_norm")
+    # one mask per class, or one for all (a single output channel)
+    m.CLS_AGNOSTIC_MASK = head["num_classes"] == 1
 
 
 def _input(cfg, mapper: dict | None) -> None:
@@ -238,7 +276,8 @@ def _input(cfg, mapper: dict | None) -> None:
 
 def yacs_config(model: Any, test_mapper: Any = None):
     """The yacs ``CfgNode`` that builds the plain detector ``model`` (a LazyConfig node of a
-    ``RetinaNet`` or a Faster R-CNN on a ResNet-FPN) with ``build_model``, and resizes inputs
+    ``RetinaNet``, a Faster R-CNN or a Mask R-CNN on a ResNet-FPN) with ``build_model``, and
+    resizes inputs
     as ``test_mapper`` (the LazyConfig ``dataloader.test.mapper``) does.
 
     Raises:
@@ -255,15 +294,16 @@ def yacs_config(model: Any, test_mapper: Any = None):
     cfg = get_cfg()
     arch = _cls(node)
     if arch not in (RetinaNet, GeneralizedRCNN):
-        raise NotExpressible(f"{getattr(arch, '__name__', arch)}: only RetinaNet and Faster R-CNN")
+        raise NotExpressible(
+            f"{getattr(arch, '__name__', arch)}: only RetinaNet and Faster R-CNN (or Mask R-CNN)"
+        )
     cfg.MODEL.META_ARCHITECTURE = arch.__name__
     _fpn(cfg, node["backbone"])
     if arch is RetinaNet:
         _retinanet(cfg, node)
     else:
         _rpn(cfg, node["proposal_generator"])
-        _roi_heads(cfg, node["roi_heads"])
-        cfg.MODEL.MASK_ON = False
+        _roi_heads(cfg, node["roi_heads"])  # MASK_ON where the heads have a mask head
     cfg.MODEL.PIXEL_MEAN = list(node["pixel_mean"])
     cfg.MODEL.PIXEL_STD = list(node["pixel_std"])
     cfg.INPUT.FORMAT = _arg(node, "input_format")
