@@ -28,6 +28,16 @@ def _cls(node: dict) -> type:
     return target
 
 
+def _norm(node: dict, name: str) -> str | None:
+    """A norm argument as yacs takes it: a name (``"BN"``, ``"GN"``, ``""`` or ``None`` for
+    none). A callable (the LSJ configs' ``lambda c: NaiveSyncBatchNorm(c, ...)``) has no yacs
+    form."""
+    value = _arg(node, name)
+    if value is not None and not isinstance(value, str):
+        raise NotExpressible(f"{name}={value!r}: a yacs NORM is a name ('BN', 'GN', ...)")
+    return value
+
+
 def _arg(node: dict, name: str) -> Any:
     """``node[name]``, or the default of that argument of the node's class."""
     if name in node:
@@ -102,7 +112,7 @@ def _fpn(cfg, backbone: dict) -> None:
     f = cfg.MODEL.FPN
     f.IN_FEATURES = list(backbone["in_features"])
     f.OUT_CHANNELS = backbone["out_channels"]
-    f.NORM = _arg(backbone, "norm")
+    f.NORM = _norm(backbone, "norm")
     f.FUSE_TYPE = _arg(backbone, "fuse_type")
 
 
@@ -128,7 +138,7 @@ def _retinanet(cfg, node: dict) -> None:
     r.NUM_CLASSES = node["num_classes"]
     r.IN_FEATURES = list(node["head_in_features"])
     r.NUM_CONVS = len(head["conv_dims"])
-    r.NORM = _arg(head, "norm")
+    r.NORM = _norm(head, "norm")
     r.PRIOR_PROB = _arg(head, "prior_prob")
     _matcher(r, node["anchor_matcher"])
     r.BBOX_REG_WEIGHTS = tuple(node["box2box_transform"]["weights"])
@@ -207,7 +217,7 @@ def _roi_heads(cfg, heads: dict) -> None:
     b.NUM_CONV, b.NUM_FC = len(convs), len(fcs)
     b.CONV_DIM = convs[0] if convs else b.CONV_DIM
     b.FC_DIM = fcs[0] if fcs else b.FC_DIM
-    b.NORM = _arg(head, "conv_norm")
+    b.NORM = _norm(head, "conv_norm")
     h.SCORE_THRESH_TEST = _arg(pred, "test_score_thresh")
     h.NMS_THRESH_TEST = _arg(pred, "test_nms_thresh")
     cfg.TEST.DETECTIONS_PER_IMAGE = _arg(pred, "test_topk_per_image")
@@ -252,7 +262,7 @@ def _mask_head(cfg, heads: dict) -> None:
     m.POOLER_TYPE = pooler["pooler_type"]
     m.NUM_CONV = len(dims) - 1  # the last width is the deconvolution's
     m.CONV_DIM = dims[0]
-    m.NORM = _arg(head, "conv_norm")
+    m.NORM = _norm(head, "conv_norm")
     # one mask per class, or one for all (a single output channel)
     m.CLS_AGNOSTIC_MASK = head["num_classes"] == 1
 
