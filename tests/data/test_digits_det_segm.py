@@ -18,7 +18,8 @@ from relkd.data import (
     render_image,
     render_image_with_masks,
 )
-from relkd.data.digits_det import _render, _source_digits, visible_masks
+from relkd.data.digits_det import _render, _source_digits
+from relkd.data.digits_segm import visible_masks
 
 SMALL = DigitsDetSpec(num_train=12, num_val=6, seed=3)
 

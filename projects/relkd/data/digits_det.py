@@ -7,9 +7,10 @@ arguments give byte-identical files.
 
 The instance-segmentation variant (``segm_<split>.json``, same PNGs) adds each digit's mask:
 the pixels where the alpha it was pasted with exceeds :data:`INK_THRESHOLD` (the threshold the
-boxes are cut at), less the pixels of every digit pasted after it (:func:`visible_masks`). It
-is computed by rendering the split again, which draws the same random numbers, so the box
-dataset's files are the same bytes whether or not masks are ever asked for.
+boxes are cut at), less the pixels of every digit pasted after it
+(:func:`relkd.data.digits_segm.visible_masks`). It is computed by rendering the split again,
+which draws the same random numbers, so the box dataset's files are the same bytes whether or
+not masks are ever asked for.
 
 The source digits are split once (by ``seed``) into a train pool and a disjoint val pool, so the
 val split never shows a digit image that train uses.
@@ -132,42 +133,6 @@ def render_image(
     return img, anns
 
 
-def render_image_with_masks(
-    rng: np.random.Generator, pool: tuple[np.ndarray, ...], spec: DigitsDetSpec
-) -> tuple[np.ndarray, list[dict], np.ndarray]:
-    """:func:`render_image` (the same image and annotations, drawing the same random numbers
-    from ``rng``) and the digits' visible masks.
-
-    Returns:
-        image: ``(S, S, 3)`` uint8 RGB.
-        annotations: as :func:`render_image`'s, in paste order.
-        masks: ``(N, S, S)`` bool, one per annotation (:func:`visible_masks` of their ink).
-    """
-    img, anns, inks = _render(rng, pool, spec)
-    return img, anns, visible_masks(inks)
-
-
-def visible_masks(inks: np.ndarray) -> np.ndarray:
-    """The visible part of each digit: its ink less the ink of every digit pasted after it.
-
-    A pixel inked by several digits belongs to the last one pasted, the one on top; every pixel
-    belongs to at most one digit.
-
-    Args:
-        inks: ``(N, S, S)`` bool, digit ``i``'s pasted alpha above :data:`INK_THRESHOLD`, in
-            paste order.
-
-    Returns:
-        ``(N, S, S)`` bool.
-    """
-    out = np.zeros_like(inks)
-    covered = np.zeros(inks.shape[1:], dtype=bool)
-    for i in range(len(inks) - 1, -1, -1):  # from the top of the stack down
-        out[i] = inks[i] & ~covered
-        covered |= inks[i]
-    return out
-
-
 def _render(
     rng: np.random.Generator, pool: tuple[np.ndarray, ...], spec: DigitsDetSpec
 ) -> tuple[np.ndarray, list[dict], np.ndarray]:
@@ -256,71 +221,6 @@ def generate_split(root: str, split: str, spec: DigitsDetSpec) -> str:
     with open(json_path, "w") as f:
         json.dump(coco, f)
     return json_path
-
-
-def generate_segm_split(root: str, split: str, spec: DigitsDetSpec) -> str:
-    """Write ``root/segm_<split>.json``, the instance-segmentation variant of the split built in
-    ``root`` from ``spec``: its images, and its annotations with a ``segmentation`` each (the
-    digit's visible mask, :func:`visible_masks`, as compressed COCO RLE); return its path.
-
-    Each annotation keeps its id, box, category and ``area`` (the box's, ``w * h``, as in
-    ``<split>.json``: COCO's size ranges then bin a digit by its box in both variants). A digit
-    that later digits cover entirely has an empty mask, nothing for a mask head to learn or an
-    evaluation to find: it is left out (about 0.7% of the digits of the default spec). Boxes
-    stay those of the whole ink, so a partly covered digit's box contains its mask's extent.
-
-    The split is rendered again (:func:`render_image_with_masks` draws the random numbers
-    :func:`render_image` drew) and checked against the PNGs and ``<split>.json`` in ``root``,
-    which are only read.
-
-    Raises:
-        RuntimeError: a rendered image or its boxes differ from the files in ``root`` (they
-            were built by another generator or spec).
-    """
-    import cv2
-    from pycocotools import mask as mask_util
-
-    with open(os.path.join(root, f"{split}.json")) as f:
-        coco = json.load(f)
-    by_image: dict[int, list[dict]] = {}
-    for a in coco["annotations"]:
-        by_image.setdefault(a["image_id"], []).append(a)
-    pool = _source_digits(spec)[split]
-    rng = np.random.default_rng([spec.seed, 0 if split == "train" else 1])
-    annotations = []
-    for image in coco["images"]:
-        img, anns, masks = render_image_with_masks(rng, pool, spec)
-        on_disk = cv2.imread(os.path.join(root, split, image["file_name"]), cv2.IMREAD_UNCHANGED)
-        boxes = by_image.get(image["id"], [])
-        same_boxes = [(a["bbox"], a["category_id"]) for a in anns] == [
-            (a["bbox"], a["category_id"]) for a in boxes
-        ]
-        if on_disk is None or not np.array_equal(on_disk, img[:, :, ::-1]) or not same_boxes:
-            raise RuntimeError(
-                f"digits_det: {split}/{image['file_name']} in {root} is not what {spec} renders; "
-                "rebuild the dataset before asking for its masks"
-            )
-        for a, m in zip(boxes, masks):
-            if not m.any():
-                continue  # covered entirely by later digits
-            rle = mask_util.encode(np.asfortranarray(m.astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode("ascii")
-            annotations.append({**a, "segmentation": rle})
-    segm = {
-        **coco,
-        "info": {
-            **coco["info"],
-            "description": f"digits_det segm_{split}",
-            "masks": f"pasted alpha > {INK_THRESHOLD}, less the ink of later digits",
-        },
-        "annotations": annotations,
-    }
-    path = os.path.join(root, f"segm_{split}.json")
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(segm, f)
-    os.replace(tmp, path)
-    return path
 
 
 def write_subset(root: str, split: str, name: str, num_images: int) -> str:

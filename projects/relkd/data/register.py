@@ -17,13 +17,8 @@ import tempfile
 import time
 from dataclasses import asdict
 
-from .digits_det import (
-    CLASS_NAMES,
-    DigitsDetSpec,
-    generate_segm_split,
-    generate_split,
-    write_subset,
-)
+from .digits_det import CLASS_NAMES, DigitsDetSpec, generate_split, write_subset
+from .digits_segm import generate_segm_split
 
 logger = logging.getLogger("relkd")
 
@@ -109,7 +104,7 @@ def build_digits_det_segm(root: str | None = None, spec: DigitsDetSpec | None = 
     """:func:`build_digits_det`, then the instance-segmentation variant's json files
     (``segm_train.json``, ``segm_val.json``, ``segm_val_mini.json``) where missing: masks of
     the same images, computed by rendering the splits again
-    (:func:`relkd.data.digits_det.generate_segm_split`), under the same file lock. The box
+    (:func:`relkd.data.digits_segm.generate_segm_split`), under the same file lock. The box
     dataset's files are read, never rewritten.
 
     Returns:
