@@ -341,3 +341,21 @@ def test_a_mask_rcnn_student_predicts_masks_without_relkd(tmp_path, digits_segm_
         mask = pred.pred_masks[close][match[0, 0]]
         assert (mask != want.pred_masks[i]).sum() <= 2, f"the mask of detection {i} differs"
     assert want.pred_masks[:20].any()  # masks that are not all empty
+
+
+def test_a_callable_norm_has_no_yacs_form():
+    # the LSJ baselines' heads normalise with `lambda c: NaiveSyncBatchNorm(c, ...)`: the export
+    # keeps their LazyConfig (or cloudpickle) config instead of failing on the yacs one
+    from detectron2 import model_zoo
+
+    from relkd.export.to_yacs import NotExpressible, yacs_config
+
+    model = model_zoo.get_config("new_baselines/mask_rcnn_R_50_FPN_50ep_LSJ.py").model
+    with pytest.raises(NotExpressible, match=r"conv_norm=<function"):
+        yacs_config(model)
+    model.roi_heads.box_head.conv_norm = "BN"
+    model.roi_heads.mask_head.conv_norm = "BN"
+    model.backbone.norm = "BN"
+    model.backbone.bottom_up.stem.norm = model.backbone.bottom_up.stages.norm = "BN"
+    cfg = yacs_config(model)  # names: written as they are
+    assert cfg.MODEL.ROI_BOX_HEAD.NORM == cfg.MODEL.ROI_MASK_HEAD.NORM == "BN"
