@@ -1,9 +1,21 @@
-"""One training step of a digits distilling model with a given distiller (shared by the
-distiller tests)."""
+"""Shared by the distiller tests: one training step of a digits distilling model with a given
+distiller, and the two-level feature maps of the paired-feature distillers' tests."""
 
 from __future__ import annotations
 
 import torch
+from detectron2.layers import ShapeSpec
+
+
+def level_shapes(c: int, names=("p3", "p4")) -> dict[str, ShapeSpec]:
+    """``{name: ShapeSpec(channels=c, stride=8 * 2**i)}`` for the ``i``-th name."""
+    return {n: ShapeSpec(channels=c, stride=8 * 2**i) for i, n in enumerate(names)}
+
+
+def level_features(c: int, seed: int) -> dict[str, torch.Tensor]:
+    """Seeded N(0, 1) maps: ``p3`` ``(2, c, 8, 8)`` and ``p4`` ``(2, c, 4, 4)``."""
+    g = torch.Generator().manual_seed(seed)
+    return {"p3": torch.randn(2, c, 8, 8, generator=g), "p4": torch.randn(2, c, 4, 4, generator=g)}
 
 
 def train_one_step(distiller_node, digits_batch, det: str = "retinanet"):

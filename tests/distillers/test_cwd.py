@@ -9,23 +9,14 @@ from relkd.distillers import CWD
 from relkd.losses.cwd import cwd_loss
 
 from ..helpers import make_inputs
-from .steps import assert_trains_the_student_only, train_one_step
-
-
-def _shapes(c, names=("p3", "p4")):
-    return {n: ShapeSpec(channels=c, stride=8 * 2**i) for i, n in enumerate(names)}
-
-
-def _feats(c, seed):
-    g = torch.Generator().manual_seed(seed)
-    return {"p3": torch.randn(2, c, 8, 8, generator=g), "p4": torch.randn(2, c, 4, 4, generator=g)}
+from .steps import assert_trains_the_student_only, level_features, level_shapes, train_one_step
 
 
 def test_one_term_per_level_each_the_loss_function_times_the_weight():
     d = CWD(student_features=["p3", "p4"], tau=4.0, loss_weight=3.0)
-    d.setup(_shapes(4), _shapes(4))
+    d.setup(level_shapes(4), level_shapes(4))
     assert len(d.align) == 0
-    s, t = _feats(4, 0), _feats(4, 1)
+    s, t = level_features(4, 0), level_features(4, 1)
     out = d(make_inputs(s, t, [torch.zeros(0, 4)] * 2))
     assert list(out) == ["loss_cwd_p3", "loss_cwd_p4"]
     for lv in ("p3", "p4"):
@@ -41,8 +32,8 @@ def test_defaults_are_the_official_detection_setting():
 
 def test_identical_features_give_zero_and_warmup_zeroes_the_terms():
     d = CWD(student_features=["p3", "p4"], warmup_iters=5)
-    d.setup(_shapes(4), _shapes(4))
-    s, t = _feats(4, 0), _feats(4, 1)
+    d.setup(level_shapes(4), level_shapes(4))
+    s, t = level_features(4, 0), level_features(4, 1)
     same = d(make_inputs(s, {k: v.clone() for k, v in s.items()}, [torch.zeros(0, 4)] * 2))
     assert all(v.item() == 0.0 for v in same.values())
     early = d(make_inputs(s, t, [torch.zeros(0, 4)] * 2, iteration=4))
@@ -53,10 +44,10 @@ def test_identical_features_give_zero_and_warmup_zeroes_the_terms():
 def test_alignment_conv_where_channels_differ():
     d = CWD(student_features=["p3", "p4"])
     teacher = {"p3": ShapeSpec(channels=6, stride=8), "p4": ShapeSpec(channels=4, stride=16)}
-    d.setup(_shapes(4), teacher)
+    d.setup(level_shapes(4), teacher)
     assert list(d.align) == ["p3"] and d.align["p3"][0].weight.shape == (6, 4, 1, 1)
     t = {"p3": torch.randn(2, 6, 8, 8), "p4": torch.randn(2, 4, 4, 4)}
-    out = d(make_inputs(_feats(4, 0), t, [torch.zeros(0, 4)] * 2))
+    out = d(make_inputs(level_features(4, 0), t, [torch.zeros(0, 4)] * 2))
     out["loss_cwd_p3"].backward()
     assert d.align["p3"][0].weight.grad.abs().sum() > 0
 

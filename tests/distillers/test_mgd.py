@@ -10,16 +10,11 @@ from relkd.distillers import MGD
 from relkd.losses.mgd import mgd_loss
 
 from ..helpers import make_inputs, set_identity
-from .steps import assert_trains_the_student_only, train_one_step
-
-
-def _shapes(c, names=("p3", "p4")):
-    return {n: ShapeSpec(channels=c, stride=8 * 2**i) for i, n in enumerate(names)}
+from .steps import assert_trains_the_student_only, level_features, level_shapes, train_one_step
 
 
 def _feats(c, seed, positive=False):
-    g = torch.Generator().manual_seed(seed)
-    out = {"p3": torch.randn(2, c, 8, 8, generator=g), "p4": torch.randn(2, c, 4, 4, generator=g)}
+    out = level_features(c, seed)
     return {k: v.abs() for k, v in out.items()} if positive else out
 
 
@@ -30,7 +25,7 @@ def _inputs(s, t, iteration=0):
 def test_structure_follows_the_official_code():
     d = MGD(student_features=["p3", "p4"])
     teacher = {"p3": ShapeSpec(channels=6, stride=8), "p4": ShapeSpec(channels=4, stride=16)}
-    d.setup(_shapes(4), teacher)
+    d.setup(level_shapes(4), teacher)
     # align only where the widths differ, then 3x3 conv, ReLU, 3x3 conv on the teacher's width
     assert list(d.align) == ["p3"] and d.align["p3"][0].weight.shape == (6, 4, 1, 1)
     gen = d.generation["p3"]
@@ -43,7 +38,7 @@ def test_structure_follows_the_official_code():
 
 def test_no_mask_and_identity_generation_give_the_sum_of_squares_over_n():
     d = MGD(student_features=["p3", "p4"], lambda_mgd=0.0, loss_weight=1.0)
-    d.setup(_shapes(3), _shapes(3))
+    d.setup(level_shapes(3), level_shapes(3))
     for block in d.generation.values():
         set_identity(block[0])
         set_identity(block[2])
@@ -56,7 +51,7 @@ def test_no_mask_and_identity_generation_give_the_sum_of_squares_over_n():
 
 def test_masked_positions_are_zeroed_on_every_channel_at_the_ratio():
     d = MGD(student_features=["p3"], lambda_mgd=0.65)
-    d.setup(_shapes(8, ["p3"]), _shapes(8, ["p3"]))
+    d.setup(level_shapes(8, ["p3"]), level_shapes(8, ["p3"]))
     masks = d.masks({"p3": (4, 8, 40, 40)}, "cpu")
     assert masks["p3"].shape == (4, 1, 40, 40)
     assert abs((1 - masks["p3"].mean().item()) - 0.65) < 0.03
@@ -75,7 +70,7 @@ def test_masked_positions_are_zeroed_on_every_channel_at_the_ratio():
 
 def test_seeded_runs_repeat_and_fresh_masks_each_step():
     d = MGD(student_features=["p3", "p4"], loss_weight=1.0)
-    d.setup(_shapes(4), _shapes(4))
+    d.setup(level_shapes(4), level_shapes(4))
     s, t = _feats(4, 0), _feats(4, 1)
     torch.manual_seed(11)
     first, second = d(_inputs(s, t)), d(_inputs(s, t))
@@ -85,7 +80,7 @@ def test_seeded_runs_repeat_and_fresh_masks_each_step():
     assert first["loss_mgd_p3"].item() != second["loss_mgd_p3"].item()
     # an own generator makes the masks independent of the global seed
     e = MGD(student_features=["p3"], generator=torch.Generator().manual_seed(0))
-    e.setup(_shapes(4, ["p3"]), _shapes(4, ["p3"]))
+    e.setup(level_shapes(4, ["p3"]), level_shapes(4, ["p3"]))
     a = e.masks({"p3": (2, 4, 8, 8)}, "cpu")["p3"]
     e.generator.manual_seed(0)
     assert torch.equal(a, e.masks({"p3": (2, 4, 8, 8)}, "cpu")["p3"])
@@ -93,7 +88,7 @@ def test_seeded_runs_repeat_and_fresh_masks_each_step():
 
 def test_terms_are_the_loss_function_of_the_generated_map_times_alpha():
     d = MGD(student_features=["p3"], loss_weight=2e-5)
-    d.setup(_shapes(4, ["p3"]), _shapes(4, ["p3"]))
+    d.setup(level_shapes(4, ["p3"]), level_shapes(4, ["p3"]))
     s, t = _feats(4, 0)["p3"], _feats(4, 1)["p3"]
     torch.manual_seed(2)
     got = d(_inputs({"p3": s}, {"p3": t}))["loss_mgd_p3"]

@@ -9,23 +9,14 @@ from relkd.distillers import PKD
 from relkd.losses.pkd import pkd_loss
 
 from ..helpers import make_inputs
-from .steps import assert_trains_the_student_only, train_one_step
-
-
-def _shapes(c, names=("p3", "p4")):
-    return {n: ShapeSpec(channels=c, stride=8 * 2**i) for i, n in enumerate(names)}
-
-
-def _feats(c, seed):
-    g = torch.Generator().manual_seed(seed)
-    return {"p3": torch.randn(2, c, 8, 8, generator=g), "p4": torch.randn(2, c, 4, 4, generator=g)}
+from .steps import assert_trains_the_student_only, level_features, level_shapes, train_one_step
 
 
 def test_one_term_per_level_each_the_loss_function_times_the_weight():
     d = PKD(student_features=["p3", "p4"], loss_weight=6.0)
-    d.setup(_shapes(4), _shapes(4))
+    d.setup(level_shapes(4), level_shapes(4))
     assert len(d.align) == 0  # equal widths: no alignment conv, as the official configs
-    s, t = _feats(4, 0), _feats(4, 1)
+    s, t = level_features(4, 0), level_features(4, 1)
     out = d(make_inputs(s, t, [torch.zeros(0, 4)] * 2))
     assert list(out) == ["loss_pkd_p3", "loss_pkd_p4"]
     for lv in ("p3", "p4"):
@@ -42,9 +33,9 @@ def test_defaults_are_the_official_retinanet_setting():
 def test_alignment_conv_where_channels_differ_and_teacher_names_pair_in_order():
     d = PKD(student_features=["p3", "p4"], teacher_features=["t3", "t4"])
     teacher = {"t3": ShapeSpec(channels=8, stride=8), "t4": ShapeSpec(channels=4, stride=16)}
-    d.setup(_shapes(4), teacher)
+    d.setup(level_shapes(4), teacher)
     assert list(d.align) == ["p3"] and d.align["p3"][0].weight.shape == (8, 4, 1, 1)
-    s, t = _feats(4, 0), {"t3": torch.randn(2, 8, 8, 8), "t4": torch.randn(2, 4, 4, 4)}
+    s, t = level_features(4, 0), {"t3": torch.randn(2, 8, 8, 8), "t4": torch.randn(2, 4, 4, 4)}
     out = d(make_inputs(s, t, [torch.zeros(0, 4)] * 2))
     assert out["loss_pkd_p4"].item() == pytest.approx(10 * pkd_loss(s["p4"], t["t4"]).item())
     assert out["loss_pkd_p3"].item() == pytest.approx(
@@ -54,7 +45,7 @@ def test_alignment_conv_where_channels_differ_and_teacher_names_pair_in_order():
 
 def test_teacher_padded_more_is_cropped_to_the_student():
     d = PKD(student_features=["p3"])
-    d.setup(_shapes(3, ["p3"]), _shapes(3, ["p3"]))
+    d.setup(level_shapes(3, ["p3"]), level_shapes(3, ["p3"]))
     s = torch.randn(2, 3, 4, 4)
     t = torch.full((2, 3, 6, 5), 99.0)
     t[..., :4, :4] = s * 2 + 1  # an affine map of the student: PKD's loss is ~0
@@ -92,7 +83,7 @@ def test_bad_arguments_are_named(kwargs, message):
 
 def test_setup_errors_name_the_feature():
     with pytest.raises(ValueError, match=r"PKD: the student produces no feature\(s\) \['p7'\]"):
-        PKD(student_features=["p7"]).setup(_shapes(4), _shapes(4))
+        PKD(student_features=["p7"]).setup(level_shapes(4), level_shapes(4))
     teacher = {"p3": ShapeSpec(channels=4, stride=16)}
     with pytest.raises(ValueError, match="PKD: student 'p3' has stride 8 but teacher 'p3'"):
-        PKD(student_features=["p3"]).setup(_shapes(4), teacher)
+        PKD(student_features=["p3"]).setup(level_shapes(4), teacher)
