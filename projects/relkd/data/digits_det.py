@@ -237,9 +237,14 @@ def write_subset(root: str, split: str, name: str, num_images: int) -> str:
         "images": images,
         "annotations": [a for a in coco["annotations"] if a["image_id"] in ids],
     }
-    path = os.path.join(root, f"{name}.json")
+    return write_json_atomically(os.path.join(root, f"{name}.json"), subset)
+
+
+def write_json_atomically(path: str, obj: dict) -> str:
+    """Write ``obj`` to ``path`` under a temporary name, then rename it: concurrent writers
+    leave one whole file. Returns ``path``."""
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
-        json.dump(subset, f)
+        json.dump(obj, f)
     os.replace(tmp, path)
     return path

@@ -9,7 +9,13 @@ import os
 
 import numpy as np
 
-from .digits_det import INK_THRESHOLD, DigitsDetSpec, _render, _source_digits
+from .digits_det import (
+    INK_THRESHOLD,
+    DigitsDetSpec,
+    _render,
+    _source_digits,
+    write_json_atomically,
+)
 
 
 def render_image_with_masks(
@@ -105,9 +111,4 @@ def generate_segm_split(root: str, split: str, spec: DigitsDetSpec) -> str:
         },
         "annotations": annotations,
     }
-    path = os.path.join(root, f"segm_{split}.json")
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(segm, f)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomically(os.path.join(root, f"segm_{split}.json"), segm)
