@@ -42,8 +42,11 @@ def add_relkd_config(cfg: CfgNode) -> None:
         RELKD.TEACHER.LAYOUT: the teacher's convolution layout, ``""`` (channels-last with a
             half dtype, NCHW otherwise), ``"channels_last"`` or ``"nchw"`` (``relkd.Teacher``'s
             ``channels_last``: None, True, False).
-        RELKD.DISTILLERS: distiller class names, e.g. ``["FGFI", "DRKD"]``.
-        RELKD.DISTILLER_ARGS.<NAME>: keyword arguments of distiller ``<NAME>``.
+        RELKD.DISTILLERS: distiller class names in ``relkd.distillers.DISTILLER_REGISTRY``,
+            e.g. ``["FGFI", "DRKD"]``, or dotted names of importable distiller classes
+            (``"my_pkg.kd.MyKD"``: a distiller of your own, imported when the model is built).
+        RELKD.DISTILLER_ARGS.<NAME>: keyword arguments of distiller ``<NAME>`` (its class name,
+            also when ``DISTILLERS`` gives a dotted name).
         RELKD.NONFINITE: ``"raise"`` or ``"skip"`` (see ``DistillMixin``).
         RELKD.MAX_CONSECUTIVE_SKIPS: with ``"skip"``, the most iterations skipped in a row.
     """

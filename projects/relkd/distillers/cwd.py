@@ -15,8 +15,10 @@ from ..losses.cwd import cwd_loss
 from .base import DistillInputs
 from .checks import check_range
 from .paired import PairedFeatureDistiller
+from .registry import DISTILLER_REGISTRY
 
 
+@DISTILLER_REGISTRY.register()
 class CWD(PairedFeatureDistiller):
     """Channel-wise KL divergence of spatial distributions, one term per feature pair.
 

@@ -31,6 +31,7 @@ from .checks import (
     renamed_arguments,
 )
 from .drkd_terms import DRKDTerms
+from .registry import DISTILLER_REGISTRY
 
 DEFAULT_NODES = (64, 64, 256, 256, 256)
 TEACHER_SIDES = ("trainable", "frozen")
@@ -44,6 +45,7 @@ FORMER_WEIGHT_NAMES = {
 }
 
 
+@DISTILLER_REGISTRY.register()
 class DRKD(DRKDTerms):
     """Loss keys ``loss_drkd_pixel``, ``loss_drkd_relation``, ``loss_drkd_instance``.
 

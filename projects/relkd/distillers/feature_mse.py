@@ -13,8 +13,10 @@ from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
 from .base import Distiller, DistillInputs, Requirements
 from .checks import names_list
+from .registry import DISTILLER_REGISTRY
 
 
+@DISTILLER_REGISTRY.register()
 class FeatureMSE(Distiller):
     """MSE between adapted student features and teacher features, one term per feature pair.
 

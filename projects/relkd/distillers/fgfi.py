@@ -17,8 +17,10 @@ from ..utils.resize import match_size
 from .base import Distiller, DistillInputs, Requirements
 from .checks import check_range, names_list
 from .masks import anchor_masks
+from .registry import DISTILLER_REGISTRY
 
 
+@DISTILLER_REGISTRY.register()
 class FGFI(Distiller):
     """Masked feature imitation; loss key ``loss_fgfi_imitation``.
 

@@ -29,6 +29,7 @@ from ..utils.resize import match_size
 from .base import Distiller, DistillInputs, Requirements
 from .checks import check_choice, check_nonnegative, check_range, names_list
 from .masks import anchor_masks
+from .registry import DISTILLER_REGISTRY
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ MICROS = ("box", "fgfi")
 MACROS = ("balanced", "fixed")
 
 
+@DISTILLER_REGISTRY.register()
 class HGD(Distiller):
     """HGD-R over backbone stages (and optionally FPN levels), paired by name and stride.
 

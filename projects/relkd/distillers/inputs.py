@@ -1,10 +1,12 @@
 """What a distiller asks a meta-architecture for (:class:`Requirements`) and what it is given
-in each iteration (:class:`DistillInputs`, with :class:`DetrPoints` for DETR decoder passes)."""
+in each iteration (:class:`DistillInputs`, with :class:`DetrPoints` for DETR decoder passes and
+:class:`ModuleCall` for recorded student submodules); the input kinds are in :mod:`.kinds`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 
@@ -52,18 +54,34 @@ class Requirements:
     Attributes:
         student: names of the student features it reads (``DistillInputs.student_features``).
         teacher: names of the teacher features (``DistillInputs.teacher_features``).
-        anchors: whether it reads the student's anchors (``DistillInputs.anchors``).
-        detr_points: whether it queries DETR decoders (``DistillInputs.detr_points``).
+        inputs: input kinds it reads (``DistillInputs.get``), each registered with its
+            provider in :data:`relkd.distillers.kinds.INPUT_KINDS` (``"anchors"``,
+            ``"detr_points"``, ``"teacher_model"``, ``"images"``, or a kind its own module
+            registers).
+        student_modules: dotted names of student submodules (as in ``named_modules()``, e.g.
+            ``"head.cls_subnet.5"``) whose calls in the training forward are recorded
+            (``DistillInputs.student_modules``).
+        anchors: the same as listing ``"anchors"`` in ``inputs`` (kept for distillers written
+            for earlier relkd versions; both spellings compare equal).
+        detr_points: the same as listing ``"detr_points"`` in ``inputs``.
     """
 
     student: tuple[str, ...] = ()
     teacher: tuple[str, ...] = ()
     anchors: bool = False
     detr_points: bool = False
+    inputs: tuple[str, ...] = ()
+    student_modules: tuple[str, ...] = ()
 
     def __post_init__(self):
-        object.__setattr__(self, "student", tuple(self.student))
-        object.__setattr__(self, "teacher", tuple(self.teacher))
+        kinds = list(dict.fromkeys(self.inputs))
+        for flag in ("anchors", "detr_points"):
+            if getattr(self, flag) and flag not in kinds:
+                kinds.append(flag)
+            object.__setattr__(self, flag, flag in kinds)
+        object.__setattr__(self, "inputs", tuple(sorted(kinds)))
+        for name in ("student", "teacher", "student_modules"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @classmethod
     def of(cls, value: Requirements | dict) -> Requirements:
@@ -78,6 +96,14 @@ class Requirements:
 
 
 @dataclass
+class ModuleCall:
+    """One call of a recorded student submodule: its positional arguments and its output."""
+
+    args: tuple
+    output: Any
+
+
+@dataclass
 class DistillInputs:
     """What one training iteration offers a distiller (only what some distiller reads).
 
@@ -87,10 +113,14 @@ class DistillInputs:
         gt_instances: per-image ``Instances`` with ``gt_boxes`` and ``gt_classes``.
         anchors: the student's anchors, one ``Boxes`` of ``(H_l * W_l * A, 4)`` per level in
             ``anchor_levels`` order (RPN anchors for Faster R-CNN, head anchors for RetinaNet);
-            ``None`` unless a distiller asked for them.
+            ``None`` unless a distiller asked for them (the ``"anchors"`` kind).
         anchor_levels: feature names the anchor levels belong to.
         iteration: the training iteration (``EventStorage.iter``).
-        detr_points: DETR decoder access, ``None`` unless a distiller asked for it.
+        detr_points: DETR decoder access, ``None`` unless a distiller asked for it (the
+            ``"detr_points"`` kind).
+        student_modules: ``{dotted name: [ModuleCall]}``, the calls of the student submodules
+            the distillers asked for, in call order (one per FPN level for a shared head).
+        provided: ``{kind: value}`` for every input kind some distiller asked for.
     """
 
     student_features: dict[str, torch.Tensor]
@@ -100,3 +130,23 @@ class DistillInputs:
     anchor_levels: list[str] | None = None
     iteration: int = 0
     detr_points: DetrPoints | None = None
+    student_modules: dict[str, list[ModuleCall]] = field(default_factory=dict)
+    provided: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        # the two kinds that are also fields: either spelling reads the same value
+        for kind in ("anchors", "detr_points"):
+            if getattr(self, kind) is None and kind in self.provided:
+                setattr(self, kind, self.provided[kind])
+            elif getattr(self, kind) is not None:
+                self.provided.setdefault(kind, getattr(self, kind))
+
+    def get(self, kind: str) -> Any:
+        """The value of input kind ``kind`` in this iteration (declared in ``Requirements.inputs``
+        by some distiller); a KeyError naming the kinds provided otherwise."""
+        if kind not in self.provided:
+            raise KeyError(
+                f"input kind {kind!r} was not provided in this iteration (provided: "
+                f"{sorted(self.provided)}); list it in the distiller's Requirements.inputs"
+            )
+        return self.provided[kind]

@@ -14,12 +14,14 @@ from ..layers.boxes import inverse_sigmoid
 from ..losses.kd_detr import foreground_weight, point_distill_loss
 from .base import DetrPoints, Distiller, DistillInputs, Requirements
 from .checks import check_choice, check_nonnegative, check_range, check_whole_number
+from .registry import DISTILLER_REGISTRY
 
 POINT_SETS = ("specific", "general")
 GENERAL_INITS = ("normal_logit", "uniform")
 PAIRINGS = ("last", "layerwise")
 
 
+@DISTILLER_REGISTRY.register()
 class KDDETR(Distiller):
     """KD-DETR for DETR students whose transformer is split into encode and decode.
 

@@ -16,6 +16,7 @@ from ..losses.mgd import mgd_loss, random_keep_mask
 from .base import DistillInputs
 from .checks import check_range
 from .paired import PairedFeatureDistiller
+from .registry import DISTILLER_REGISTRY
 
 
 def generation_block(channels: int) -> nn.Sequential:
@@ -28,6 +29,7 @@ def generation_block(channels: int) -> nn.Sequential:
     )
 
 
+@DISTILLER_REGISTRY.register()
 class MGD(PairedFeatureDistiller):
     """Masked generation of the teacher's features, one term per feature pair.
 

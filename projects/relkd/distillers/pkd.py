@@ -14,8 +14,10 @@ import torch
 from ..losses.pkd import pkd_loss
 from .base import DistillInputs
 from .paired import PairedFeatureDistiller
+from .registry import DISTILLER_REGISTRY
 
 
+@DISTILLER_REGISTRY.register()
 class PKD(PairedFeatureDistiller):
     """Pearson-correlation feature imitation, one term per feature pair.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..distillers.base import DetrPoints
+from ..distillers.kinds import INPUT_KINDS, Step
 from ..modeling.dab_detr import DABDETR, EncoderOutput
 from ..teacher import Teacher
 from ..utils.events import Stopwatch, current_storage
@@ -77,9 +78,9 @@ class DistillDABDETR(DistillMixin, DABDETR):
     def forward_training(self, images, enc, outputs, gt_instances):
         losses = super().forward_training(images, enc, outputs, gt_instances)
         cache: dict = {}
-        points = self._points(images, enc, cache)
         store = self._take_student_features()
-        losses.update(self.distill_losses(images, store, gt_instances, detr_points=points))
+        state = {"detr_encoder": enc, "detr_cache": cache}
+        losses.update(self.distill_losses(images, store, gt_instances, **state))
         storage = current_storage()
         if storage is not None and "enc" in cache:
             # the teacher's encoder and decoder passes (read after distill_losses' transfer);
@@ -88,3 +89,19 @@ class DistillDABDETR(DistillMixin, DABDETR):
             key = "relkd/teacher_kd/ms" if self._teacher_names else "relkd/teacher/ms"
             storage.put_scalar(key, cache["watch"].ms())
         return self._finish_losses(losses)
+
+
+def _points_refusal(model) -> str | None:
+    if not getattr(model, "provides_detr_points", False):
+        return (
+            f"{type(model).__name__} does not provide (DETR decoder passes); use "
+            "relkd.meta_arch.DistillDABDETR"
+        )
+    return None
+
+
+@INPUT_KINDS.register("detr_points", check=_points_refusal)
+def _detr_points(step: Step) -> DetrPoints:
+    """Decoder access for KD-DETR on this step's encoder output (``DistillDABDETR``)."""
+    state = step.state
+    return step.model._points(step.images, state["detr_encoder"], state["detr_cache"])

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import torch
 from detectron2.config import configurable
 from torch import nn
 
 from ..config import MAX_CONSECUTIVE_SKIPS
-from ..distillers.base import DetrPoints, Distiller, DistillInputs
+from ..distillers.base import Distiller, DistillInputs
+from ..distillers.kinds import Step
 from ..teacher import InputSpec, Teacher
-from ..utils.events import Stopwatch, current_storage, to_host
+from ..utils.events import Stopwatch, current_storage
 from ..utils.features import feature_shapes, record_features
 from ..utils.grads import grad_norm, student_parameters
 from .nonfinite import NonFiniteGuard
+from .provided import check_inputs, provide, record_calls
 
 
 class DistillMixin(NonFiniteGuard):
@@ -24,6 +27,10 @@ class DistillMixin(NonFiniteGuard):
     """
 
     provides_detr_points = False  # True where the host hands distillers DETR decoder passes
+
+    # what the host provides besides its features: Requirements.inputs kinds registered in
+    # relkd.distillers.kinds.INPUT_KINDS (this package's are in .provided and .dab_detr), and
+    # the calls of the student submodules that distillers name (recorded by .provided)
 
     @configurable
     def __init__(
@@ -41,6 +48,7 @@ class DistillMixin(NonFiniteGuard):
             teacher, distillers, self._anchor_levels(), nonfinite, max_consecutive_skips
         )
         self._student_store: dict = {}
+        self._student_calls: dict = {}
 
     @classmethod
     def from_config(cls, cfg) -> dict:
@@ -61,6 +69,10 @@ class DistillMixin(NonFiniteGuard):
         """The feature names the student's anchors live on (none by default)."""
         return []
 
+    def _anchor_generator(self) -> nn.Module:
+        """The student's anchor generator on :meth:`_anchor_levels` (the ``"anchors"`` kind)."""
+        raise NotImplementedError(f"{type(self).__name__} has no anchors")
+
     def forward(self, batched_inputs):
         """The host's ``forward``; in training, its named features are recorded into
         ``self._student_store`` on the way (read back with :meth:`_take_student_features` by
@@ -68,8 +80,7 @@ class DistillMixin(NonFiniteGuard):
         ``DistillRCNN``) override this."""
         if not self.training:
             return super().forward(batched_inputs)
-        self._student_store = {}
-        with self._record_student(self._student_store):
+        with self._record_student():
             return super().forward(batched_inputs)
 
     @torch.no_grad()
@@ -128,13 +139,8 @@ class DistillMixin(NonFiniteGuard):
         req = [d.requirements() for d in self.distillers]
         self._student_names = sorted({n for r in req for n in r.student})
         self._teacher_names = sorted({n for r in req for n in r.teacher})
-        self._needs_anchors = any(r.anchors for r in req)
-        needs_points = [type(d).__name__ for d, r in zip(self.distillers, req) if r.detr_points]
-        if needs_points and not self.provides_detr_points:
-            raise ValueError(
-                f"{needs_points} need DETR decoder passes, which {type(self).__name__} does not "
-                "provide; use relkd.meta_arch.DistillDABDETR"
-            )
+        self._input_kinds, self._module_names = check_inputs(self, self.distillers, req)
+        self._anchor_names = list(anchor_levels)
         self._local_iter = 0
         self.teacher.to(self.pixel_mean.device)
 
@@ -145,23 +151,22 @@ class DistillMixin(NonFiniteGuard):
             self.teacher.to(self.pixel_mean.device)
         return out
 
-    def _record_student(self, store: dict):
-        """Context manager recording every named student feature during its forward."""
-        return record_features(self.backbone, store)
+    @contextmanager
+    def _record_student(self):
+        """Context manager recording, during the student's forward, every named feature into
+        ``self._student_store`` and the calls of the submodules that distillers name into
+        ``self._student_calls`` (both emptied first)."""
+        self._student_store, self._student_calls = {}, {}
+        with record_features(self.backbone, self._student_store):
+            with record_calls(self, self._module_names, self._student_calls):
+                yield
 
     def _iteration(self) -> int:
         storage = current_storage()
         return storage.iter if storage is not None else self._local_iter
 
     def distill_losses(
-        self,
-        images,
-        student_features: dict[str, torch.Tensor],
-        gt_instances: list,
-        *,
-        anchors: list | None = None,
-        anchor_levels: list[str] | None = None,
-        detr_points: DetrPoints | None = None,
+        self, images, student_features: dict[str, torch.Tensor], gt_instances: list, **state
     ) -> dict[str, torch.Tensor]:
         """Run the teacher and every distiller; return their weighted loss terms.
 
@@ -170,21 +175,25 @@ class DistillMixin(NonFiniteGuard):
             student_features: every named student feature of this forward (FPN levels and,
                 when recorded, bottom-up stages).
             gt_instances: per-image ground truth.
-            anchors, anchor_levels, detr_points: see :class:`DistillInputs`.
+            **state: what the host's training branch hands the input kinds' providers
+                (:attr:`relkd.distillers.kinds.Step.state`).
         """
         self._check_skip_honoured()
         device = self.pixel_mean.device
         teacher_watch = Stopwatch(device)
         with teacher_watch:
             teacher_feats = self._run_teacher(images)
+        iteration = self._iteration()
+        step = Step(self, self.teacher, images, student_features, gt_instances, iteration, state)
+        calls, self._student_calls = self._student_calls, {}
         inputs = DistillInputs(
             student_features={n: student_features[n] for n in self._student_names},
             teacher_features=teacher_feats,
             gt_instances=gt_instances,
-            anchors=anchors,
-            anchor_levels=anchor_levels,
-            iteration=self._iteration(),
-            detr_points=detr_points,
+            anchor_levels=self._anchor_names,
+            iteration=iteration,
+            student_modules={n: calls.get(n, []) for n in self._module_names},
+            provided=provide(self._input_kinds, step),
         )
         losses: dict[str, torch.Tensor] = {}
         watches, logs = {}, {}
@@ -231,23 +240,3 @@ class DistillMixin(NonFiniteGuard):
             for d in distillers:
                 trained = student + [p for p in d.parameters() if p.requires_grad]
                 d.auto.observe(det_norm, trained, self._iteration())
-
-    def _check_finite(self, losses: dict, logs: dict, iteration: int) -> None:
-        """Apply the ``nonfinite`` policy to the distillation terms and turn the distillers'
-        device-side diagnostics in ``logs`` into floats, in place, through one device-to-host
-        transfer: the only point where a distillation step makes the host wait for the device
-        (a check per term would wait once per term)."""
-        pending = [k for k, v in logs.items() if isinstance(v, torch.Tensor)]
-        values = to_host(
-            [torch.isfinite(v).all() for v in losses.values()] + [logs[k] for k in pending]
-        )
-        finite, diagnostics = values[: len(losses)], values[len(losses) :]
-        logs.update(zip(pending, diagnostics))
-        # only when a term is not finite: its value, read for the message
-        bad = [(k, v.item()) for (k, v), ok in zip(losses.items(), finite) if not ok]
-        if bad and self.nonfinite == "raise":
-            raise FloatingPointError(
-                f"Distillation term {bad[0][0]} is {bad[0][1]} at iteration {iteration} (set the "
-                "model's nonfinite='skip' to skip such iterations)"
-            )
-        self._bad_terms = [f"{k}={v}" for k, v in bad]

@@ -14,7 +14,7 @@ import torch
 
 from ..config import NONFINITE
 from ..distillers.checks import check_whole_number
-from ..utils.events import current_storage
+from ..utils.events import current_storage, to_host
 
 logger = logging.getLogger(__name__)
 
@@ -120,3 +120,23 @@ class NonFiniteGuard:
         first = next(iter(out))
         out[first] = out[first] + poison
         return out
+
+    def _check_finite(self, losses: dict, logs: dict, iteration: int) -> None:
+        """Apply the ``nonfinite`` policy to the distillation terms and turn the distillers'
+        device-side diagnostics in ``logs`` into floats, in place, through one device-to-host
+        transfer: the only point where a distillation step makes the host wait for the device
+        (a check per term would wait once per term)."""
+        pending = [k for k, v in logs.items() if isinstance(v, torch.Tensor)]
+        values = to_host(
+            [torch.isfinite(v).all() for v in losses.values()] + [logs[k] for k in pending]
+        )
+        finite, diagnostics = values[: len(losses)], values[len(losses) :]
+        logs.update(zip(pending, diagnostics))
+        # only when a term is not finite: its value, read for the message
+        bad = [(k, v.item()) for (k, v), ok in zip(losses.items(), finite) if not ok]
+        if bad and self.nonfinite == "raise":
+            raise FloatingPointError(
+                f"Distillation term {bad[0][0]} is {bad[0][1]} at iteration {iteration} (set the "
+                "model's nonfinite='skip' to skip such iterations)"
+            )
+        self._bad_terms = [f"{k}={v}" for k, v in bad]

@@ -31,6 +31,9 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
             raise ValueError("DistillRCNN needs a proposal_generator (an RPN)")
         return list(self.proposal_generator.in_features)
 
+    def _anchor_generator(self):
+        return self.proposal_generator.anchor_generator
+
     def forward(self, batched_inputs):
         if not self.training:
             return self.inference(batched_inputs)
@@ -38,29 +41,17 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
         if "instances" not in batched_inputs[0]:
             raise ValueError("DistillRCNN training needs 'instances' in every input")
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-        self._student_store = {}
-        with self._record_student(self._student_store):
+        # recorded through the heads too: distillers may name submodules of the ROI heads
+        with self._record_student():
             features = self.backbone(images.tensor)
-        proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
-        # every ground-truth field (boxes, classes and, for a mask head, gt_masks)
-        _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
+            proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
+            # every ground-truth field (boxes, classes and, for a mask head, gt_masks)
+            _, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
         if self.vis_period > 0:
             from detectron2.utils.events import get_event_storage
 
             if get_event_storage().iter % self.vis_period == 0:
                 self.visualize_training(batched_inputs, proposals)
-        rpn = self.proposal_generator
-        anchors = None
-        if self._needs_anchors:
-            anchors = rpn.anchor_generator([features[f] for f in rpn.in_features])
         losses = {**detector_losses, **proposal_losses}
-        losses.update(
-            self.distill_losses(
-                images,
-                self._take_student_features(),
-                gt_instances,
-                anchors=anchors,
-                anchor_levels=list(rpn.in_features),
-            )
-        )
+        losses.update(self.distill_losses(images, self._take_student_features(), gt_instances))
         return self._finish_losses(losses)

@@ -10,8 +10,9 @@ from .distill import DistillMixin
 
 class DenseDistillMixin(DistillMixin):
     """The teacher branch of a detectron2 ``DenseDetector`` (RetinaNet, FCOS): its training
-    losses plus the distillers' terms, its anchors (FCOS: one point-sized box per location)
-    on ``head_in_features``. Inference is the detector's own, unchanged.
+    losses plus the distillers' terms; its anchors (the ``"anchors"`` input kind; FCOS: one
+    point-sized box per location) are on ``head_in_features``. Inference is the detector's
+    own, unchanged.
 
     Args:
         teacher: the frozen teacher.
@@ -26,18 +27,13 @@ class DenseDistillMixin(DistillMixin):
     def _anchor_levels(self) -> list[str]:
         return list(self.head_in_features)
 
+    def _anchor_generator(self):
+        return self.anchor_generator
+
     def forward_training(self, images, features, predictions, gt_instances):
         losses = super().forward_training(images, features, predictions, gt_instances)
-        anchors = self.anchor_generator(features) if self._needs_anchors else None
-        losses.update(
-            self.distill_losses(
-                images,
-                self._take_student_features(),
-                gt_instances,
-                anchors=anchors,
-                anchor_levels=list(self.head_in_features),
-            )
-        )
+        store = self._take_student_features()
+        losses.update(self.distill_losses(images, store, gt_instances))
         return self._finish_losses(losses)
 
 

@@ -4,16 +4,12 @@ distillers and policies, for detectron2's yacs ``build_model``."""
 from __future__ import annotations
 
 from detectron2.config import CfgNode
-from detectron2.utils.registry import Registry
 
-from ..distillers import CWD, DRKD, FGFI, HGD, KDDETR, MGD, PKD, FeatureMSE
+from ..distillers import DISTILLER_REGISTRY, find_distiller
 from ..loading import TeacherLoadError, resolve_path
 from ..teacher import Teacher
 
-DISTILLER_REGISTRY = Registry("RELKD_DISTILLER")
-DISTILLER_REGISTRY.__doc__ = "relkd distillers by class name, for ``cfg.RELKD.DISTILLERS``."
-for _cls in (FeatureMSE, FGFI, DRKD, HGD, KDDETR, PKD, CWD, MGD):
-    DISTILLER_REGISTRY.register(_cls)
+__all__ = ["DISTILLER_REGISTRY", "build_distillers", "build_teacher", "relkd_kwargs"]
 
 
 def _plain(value):
@@ -47,13 +43,19 @@ def build_teacher(cfg: CfgNode) -> Teacher:
 
 
 def build_distillers(cfg: CfgNode) -> list:
-    """The distillers named by ``cfg.RELKD.DISTILLERS``, with their ``DISTILLER_ARGS``."""
+    """The distillers named by ``cfg.RELKD.DISTILLERS`` (registered class names, or dotted
+    names of importable classes: :func:`relkd.distillers.find_distiller`), with their
+    ``DISTILLER_ARGS`` (under the class name, also for a dotted name)."""
     names = list(cfg.RELKD.DISTILLERS)
-    known = sorted(k for k, _ in DISTILLER_REGISTRY)
-    unknown = [n for n in names if n not in DISTILLER_REGISTRY]
-    if unknown:
-        raise ValueError(f"cfg.RELKD.DISTILLERS: unknown distiller(s) {unknown}; known: {known}")
-    stray = [k for k in cfg.RELKD.DISTILLER_ARGS if k not in names]
+    classes = {}
+    for name in names:
+        try:
+            classes[name] = find_distiller(name)
+        except (KeyError, ImportError) as e:
+            raise ValueError(f"cfg.RELKD.DISTILLERS: {e}") from e
+    # a dotted name's arguments sit under its class name (yacs keys hold no dots)
+    keys = {name: name.rpartition(".")[2] for name in names}
+    stray = [k for k in cfg.RELKD.DISTILLER_ARGS if k not in keys.values()]
     if stray:
         raise ValueError(
             f"cfg.RELKD.DISTILLER_ARGS has arguments for {stray}, which cfg.RELKD.DISTILLERS "
@@ -61,11 +63,11 @@ def build_distillers(cfg: CfgNode) -> list:
         )
     out = []
     for name in names:
-        kwargs = _plain(cfg.RELKD.DISTILLER_ARGS.get(name, CfgNode()))
+        kwargs = _plain(cfg.RELKD.DISTILLER_ARGS.get(keys[name], CfgNode()))
         try:
-            out.append(DISTILLER_REGISTRY.get(name)(**kwargs))
+            out.append(classes[name](**kwargs))
         except TypeError as e:
-            raise TypeError(f"cfg.RELKD.DISTILLER_ARGS.{name}: {e}") from e
+            raise TypeError(f"cfg.RELKD.DISTILLER_ARGS.{keys[name]}: {e}") from e
     return out
 
 

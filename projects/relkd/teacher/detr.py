@@ -13,7 +13,7 @@ class DetrPasses:
     """The DETR passes of a :class:`~relkd.teacher.Teacher`.
 
     The host provides ``model`` (a ``DABDETR``), ``precision()`` (the autocast context of its
-    forward), ``_ready_model()`` (the model, prepared at first use) and ``_teacher_input()``
+    forward), ``ready_model()`` (the model, prepared at first use) and ``_teacher_input()``
     (the student's batch as the teacher's input, in its layout).
     """
 
@@ -23,7 +23,7 @@ class DetrPasses:
     def detr_encode(self, images: torch.Tensor, image_sizes: list[tuple[int, int]]):
         """The teacher DETR's encoder output for the student's preprocessed ``(B, 3, H, W)``
         batch (in the teacher's precision: it only feeds :meth:`detr_decode`)."""
-        model = self._ready_model()
+        model = self.ready_model()
         x = self._teacher_input(images, image_sizes)
         with self.precision():
             return model.encode(x, image_sizes)
@@ -33,7 +33,7 @@ class DetrPasses:
         """The teacher DETR's decoder pass from ``anchors`` (``(Q, 4)`` logit-space boxes):
         ``logits (L, B, Q, K)`` and ``boxes (L, B, Q, 4)``, fp32."""
         with self.precision():
-            logits, boxes = self._ready_model().decode(encoded, anchors)
+            logits, boxes = self.ready_model().decode(encoded, anchors)
         return to_fp32(logits), to_fp32(boxes)
 
     @torch.no_grad()
@@ -43,7 +43,7 @@ class DetrPasses:
         """:meth:`detr_decode` of each anchor set (``(Q_i, 4)`` each), in one decoder pass
         (``DABDETR.decode_sets``): ``[(logits (L, B, Q_i, K), boxes (L, B, Q_i, 4))]``, fp32."""
         with self.precision():
-            outs = self._ready_model().decode_sets(encoded, anchor_sets)
+            outs = self.ready_model().decode_sets(encoded, anchor_sets)
         return [(to_fp32(logits), to_fp32(boxes)) for logits, boxes in outs]
 
     def detr_anchors(self) -> torch.Tensor:

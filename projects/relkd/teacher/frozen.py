@@ -125,9 +125,10 @@ class Teacher(DetrPasses):
         )
         return self.prepare()
 
-    def _ready_model(self) -> nn.Module:
-        """The model, prepared at the first run and again when ``dtype`` or ``channels_last``
-        has changed the layout the teacher runs in since."""
+    def ready_model(self) -> nn.Module:
+        """The model, prepared (:meth:`prepare`) at the first call and again when ``dtype`` or
+        ``channels_last`` has changed the layout the teacher runs in since; what a distiller
+        that applies the teacher's modules itself reads, once per step."""
         if self._prepared_layout is not self.uses_channels_last:
             self.prepare()
         return self.model
@@ -215,7 +216,7 @@ class Teacher(DetrPasses):
         Returns:
             ``{name: (B, C, H_l, W_l)}``, detached, fp32 whatever ``dtype`` the forward ran in.
         """
-        self._ready_model()
+        self.ready_model()
         x = self._teacher_input(images, image_sizes)
         with self.precision():
             return backbone_features(self.backbone, x, names)

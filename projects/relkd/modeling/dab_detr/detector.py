@@ -1,40 +1,27 @@
-"""``DABDETR``: DAB-DETR built from detectron2 parts, with separate encode and decode calls."""
+"""``DABDETR``: DAB-DETR built from detectron2 parts, with separate encode and decode calls.
+Its training targets are built by ``targets.py``, its detections by ``postprocess.py``."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import Backbone, detector_postprocess
-from detectron2.structures import Boxes, ImageList, Instances
+from detectron2.modeling import Backbone
+from detectron2.structures import ImageList, Instances
 from torch import nn
-from torchvision.ops import box_convert
 
 from ...utils.resize import valid_mask
 from .blocks import MLP
+from .checks import check_arguments
 from .criterion import SetCriterion
 from .matcher import HungarianMatcher
+from .memory import EncoderOutput
 from .position import memory_positions
+from .postprocess import detections
+from .targets import detr_targets
 from .transformer import AnchorDecoder, Encoder
-
-
-@dataclass
-class EncoderOutput:
-    """What :meth:`DABDETR.encode` returns and :meth:`DABDETR.decode` consumes.
-
-    Attributes:
-        memory: ``(B, S, d)`` encoder output, ``S = H * W`` of the feature map.
-        pos: ``(B, S, d)`` positional embedding of the memory.
-        pad_mask: ``(B, S)`` bool, True on padding, or None when no image is padded.
-    """
-
-    memory: torch.Tensor
-    pos: torch.Tensor
-    pad_mask: torch.Tensor | None
-    cache: dict = field(default_factory=dict)  # the decoder's memory-side projections
 
 
 class DABDETR(nn.Module):
@@ -89,16 +76,7 @@ class DABDETR(nn.Module):
     ):
         super().__init__()
         shapes = backbone.output_shape()
-        if in_feature not in shapes:
-            raise ValueError(
-                f"DABDETR: the backbone produces no feature {in_feature!r}; available: "
-                f"{sorted(shapes)}"
-            )
-        if d_model % (2 * nhead) or d_model % 4:
-            raise ValueError(
-                f"DABDETR: d_model must be divisible by 4 and by 2 * nhead; got d_model="
-                f"{d_model}, nhead={nhead}"
-            )
+        check_arguments(shapes, in_feature, d_model, nhead)
         self.backbone = backbone
         self.in_feature = in_feature
         self.num_classes = num_classes
@@ -246,15 +224,8 @@ class DABDETR(nn.Module):
             logits, boxes = logits[-1:], boxes[-1:]
         return self.criterion(logits, boxes, self.targets(gt_instances, images.image_sizes))
 
-    @staticmethod
-    def targets(gt_instances: list[Instances], image_sizes) -> list[dict]:
-        """``{"labels", "boxes"}`` per image, boxes cxcywh normalised by the image size."""
-        out = []
-        for inst, (h, w) in zip(gt_instances, image_sizes):
-            scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=inst.gt_boxes.device)
-            boxes = box_convert(inst.gt_boxes.tensor.float(), "xyxy", "cxcywh") / scale
-            out.append({"labels": inst.gt_classes, "boxes": boxes})
-        return out
+    # ``{"labels", "boxes"}`` per image, boxes cxcywh normalised by the image size
+    targets = staticmethod(detr_targets)
 
     def inference(self, logits, boxes, image_sizes, batched_inputs) -> list[dict]:
         """Top-scoring (query, class) pairs per image as detectron2 ``Instances``.
@@ -262,18 +233,6 @@ class DABDETR(nn.Module):
         Args:
             logits: ``(B, N, K)``; boxes: ``(B, N, 4)`` sigmoided cxcywh.
         """
-        results = []
-        k = min(self.num_detections, logits.shape[1] * logits.shape[2])
-        for i, (h, w) in enumerate(image_sizes):
-            scores, idx = logits[i].float().sigmoid().flatten().topk(k)
-            query, cls = idx // self.num_classes, idx % self.num_classes
-            scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=boxes.device)
-            xyxy = box_convert(boxes[i, query].float(), "cxcywh", "xyxy") * scale
-            inst = Instances((h, w))
-            inst.pred_boxes = Boxes(xyxy)
-            inst.scores = scores
-            inst.pred_classes = cls
-            x = batched_inputs[i]
-            out_h, out_w = x.get("height", h), x.get("width", w)
-            results.append({"instances": detector_postprocess(inst, out_h, out_w)})
-        return results
+        return detections(
+            logits, boxes, image_sizes, batched_inputs, self.num_classes, self.num_detections
+        )

@@ -1,0 +1,1 @@
+"""A distiller written as a user would write one, outside relkd (tests/distillers/test_user.py)."""
