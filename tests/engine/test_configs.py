@@ -34,6 +34,10 @@ def test_there_are_coco_configs_for_the_papers_pairs():
         "coco/retinanet_R50_cwd.py",
         "coco/faster_rcnn_R50_mgd.py",
         "coco/retinanet_R50_mgd.py",
+        "coco/faster_rcnn_R50_fgd.py",
+        "coco/retinanet_R50_fgd.py",
+        "coco/faster_rcnn_R50_crosskd.py",
+        "coco/retinanet_R50_crosskd.py",
     } <= set(COCO)
 
 
@@ -202,12 +206,14 @@ def test_drkd_released_variant_keeps_only_the_relation_term():
 
 
 # configs that swap in another teacher than their base's: FGFI's, PKD's and CWD's paper
-# pairings on COCO (Faster R-CNN R101), and the teachers of another detector family
+# pairings on COCO (Faster R-CNN R101, which CrossKD's Faster R-CNN config takes too), and the
+# teachers of another detector family
 TEACHER_SWAPS = {
     "coco/faster_rcnn_R50_fgfi.py",
     "coco/mask_rcnn_R50_fgfi.py",
     "coco/faster_rcnn_R50_pkd.py",
     "coco/faster_rcnn_R50_cwd.py",
+    "coco/faster_rcnn_R50_crosskd.py",
     "coco/retinanet_R50_fgfi_frcnn_teacher.py",
     "digits/retinanet_R18_fgfi_frcnn_teacher.py",
 }

@@ -496,6 +496,35 @@ def test_every_method_names_configs_that_exist_and_weights_it_can_run():
     assert set(converged.METHODS) <= {n for n, m in METHODS.items() if m.default}
 
 
+def test_the_method_list_comes_from_the_distiller_registry(tmp_path, monkeypatch):
+    from relkd.bench import methods
+    from relkd.distillers import DISTILLER_REGISTRY, Distiller
+
+    # every relkd distiller with digits configs is a method, under its name's default (the
+    # registry also holds the tests' own distillers when they have been imported)
+    names = {
+        methods.recipe_name(cls)
+        for _, cls in DISTILLER_REGISTRY
+        if cls.__module__.startswith("relkd.")
+    }
+    assert set(methods.METHODS) - names == {"drkd_hgd", "drkd_released", "fgfi_frcnn_teacher"}
+    assert names - set(methods.METHODS) == {"crosskd_roi"}  # in the crosskd recipe's configs
+
+    # a distiller registered by user code becomes a row once it has a digits config
+    class ToyKD(Distiller):
+        def __init__(self, *, name: str = "toy_kd"):
+            super().__init__()
+
+    monkeypatch.setitem(DISTILLER_REGISTRY._obj_map, "ToyKD", ToyKD)
+    assert "toy_kd" not in methods.registered_methods()
+    (tmp_path / "configs" / "digits").mkdir(parents=True)
+    (tmp_path / "configs" / "digits" / "retinanet_R18_toy_kd.py").write_text("")
+    monkeypatch.setattr(methods, "REPO", str(tmp_path))
+    row = methods.registered_methods()["toy_kd"]
+    assert row.label == "ToyKD" and dict(row.configs) == {"retinanet": "retinanet_R18_toy_kd"}
+    assert not row.default and not row.demo and not row.code_weights
+
+
 def test_the_demo_offers_the_table_s_demo_methods():
     demo = load_tool("demo")
     assert demo.DEMO_METHODS == {

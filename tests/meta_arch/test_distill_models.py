@@ -170,9 +170,24 @@ DISTILLED = sorted(
 )
 
 
+# the methods with a digits config on each CNN detector
+CNN_METHODS = (
+    "feature_mse",
+    "fgfi",
+    "drkd",
+    "hgd",
+    "drkd_hgd",
+    "pkd",
+    "cwd",
+    "mgd",
+    "fgd",
+    "crosskd",
+)
+
+
 def test_distilled_configs_cover_every_method():
     for det in DETECTORS:
-        for method in ("feature_mse", "fgfi", "drkd", "hgd", "drkd_hgd", "pkd", "cwd", "mgd"):
+        for method in CNN_METHODS:
             assert f"{det}_R18_{method}.py" in DISTILLED
     assert "dab_detr_R18_kd_detr.py" in DISTILLED
     for method in ("feature_mse", "fgfi", "drkd", "hgd"):  # Mask R-CNN: the CNN distillers
@@ -207,6 +222,10 @@ def test_distill_rcnn_trains_the_mask_head_as_the_plain_mask_rcnn(teacher_ckpt, 
     assert losses["distilled"]["loss_mask"].item() > 0
     for key, value in losses["plain"].items():
         assert torch.equal(losses["distilled"][key], value), key
+
+
+# the GcBlock layers of FGD that the zero-initialised last conv keeps from the first gradient
+FGD_AHEAD_OF_LAST_CONV = (".conv_mask.", ".channel_add.0.", ".channel_add.1.")
 
 
 def _term_weight(distiller, key: str) -> float:
@@ -245,8 +264,9 @@ def test_every_distilled_config_trains_one_step(name, teacher_ckpt, batch_of):
     assert all(losses[k].item() > 0 for k in weighted), {k: losses[k].item() for k in keys}
     assert all(losses[k].item() == 0 for k in set(keys) - weighted)
     # every distillation module is in the graph; all of them train, DRKD's teacher-side GloRe
-    # and relation units included, except FGFI adapters of levels the mask left empty, whose
-    # gradient is exactly 0 by design (the global max-IoU mask can skip a level)
+    # and relation units and FGD's teacher-side GcBlocks included, except FGFI adapters of
+    # levels the mask left empty, whose gradient is exactly 0 by design (the global max-IoU
+    # mask can skip a level), and FGD's GcBlock layers ahead of their zero-initialised last conv
     grads = {n: p.grad for n, p in model.distillers.named_parameters()}
     assert all(g is not None for g in grads.values())
     nonzero = {n: bool(torch.count_nonzero(g)) for n, g in grads.items()}
@@ -258,6 +278,12 @@ def test_every_distilled_config_trains_one_step(name, teacher_ckpt, batch_of):
         relation = {n: v for n, v in nonzero.items() if "relation" in n}
         assert relation and all(relation.values()), relation
         assert not any(v for n, v in nonzero.items() if n not in relation)
+    elif "fgd" in name:
+        # FGD's GcBlocks start with their last conv at 0 (the official initialisation): before
+        # the first update the layers ahead of it get an exact 0, everything else trains
+        ahead = {n for n in nonzero if any(p in n for p in FGD_AHEAD_OF_LAST_CONV)}
+        assert ahead and not any(nonzero[n] for n in ahead)
+        assert all(v for n, v in nonzero.items() if n not in ahead)
     else:
         assert all(nonzero.values()), [n for n, v in nonzero.items() if not v]
     assert all(p.grad is None for p in model.teacher.model.parameters())

@@ -1,15 +1,23 @@
-"""The distillation recipes the tools know, in one table: each method's digits configs, the
+"""The distillation recipes the tools know: every distiller in ``DISTILLER_REGISTRY`` that has
+digits configs (``configs/digits/<detector>_R18_<name>.py``, ``<name>`` the default of its
+``name`` argument), with what :data:`RECIPES` adds for relkd's own: each method's label, the
 official code's loss weights where a digits config changed them, its teacher's family when that
 is not the student's, and how ``tools/quality.py`` and ``tools/demo.py`` use it.
 
 ``tools/quality.py``, the quality table (:mod:`.tables`), its weightings (:mod:`.weights`) and
-``tools/demo.py`` read :data:`METHODS`; a method added here is a row they can run.
+``tools/demo.py`` read :data:`METHODS`; a registered distiller with digits configs is a row they
+can run.
 """
 
 from __future__ import annotations
 
+import inspect
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from ..distillers import DISTILLER_REGISTRY
+from .runs import REPO
 
 # the detector families of the digits configs, with their names in tables
 DETECTORS = {"retinanet": "RetinaNet", "faster_rcnn": "Faster R-CNN", "dab_detr": "DAB-DETR"}
@@ -66,8 +74,9 @@ _DRKD_CODE = (
     "model.distillers.0.instance_weight=6e-3",
 )
 
-# in the order of tools/quality.py's --methods choices
-METHODS: dict[str, Method] = {
+# relkd's recipes, in the order of tools/quality.py's --methods choices: those of one registered
+# distiller (keyed by its name) and the compositions and variants below them
+RECIPES: dict[str, Method] = {
     "feature_mse": Method("FeatureMSE", _digits("feature_mse", *CNN), demo=True),
     "fgfi": Method(
         "FGFI",
@@ -108,7 +117,41 @@ METHODS: dict[str, Method] = {
         code_weights={"retinanet": _weight(2e-5), "faster_rcnn": _weight(5e-7)},
         cost=1.2,
     ),
+    # FGD's digits configs keep the official part weights; RetinaNet's scales them all by 2e-3
+    "fgd": Method("FGD", _digits("fgd", *CNN), code_weights={"retinanet": _weight(1.0)}),
+    # CrossKD: the paper's weights (1) restored on RetinaNet, whose digits config sets
+    # loss_weight 16; the Faster R-CNN variant is relkd's design, at 1 already
+    "crosskd": Method(
+        "CrossKD", _digits("crosskd", *CNN), code_weights={"retinanet": _weight(1.0)}
+    ),
 }
+
+
+def recipe_name(cls: type) -> str:
+    """A distiller class's recipe name: the default of its ``name`` argument (``"fgfi"``), else
+    its class name in lower case."""
+    param = inspect.signature(cls).parameters.get("name")
+    default = param.default if param is not None else None
+    return default if isinstance(default, str) else cls.__name__.lower()
+
+
+def registered_methods(recipes: Mapping[str, Method] = RECIPES) -> dict[str, Method]:
+    """``recipes`` followed by a row for every registered distiller that has digits configs
+    and no recipe: its class name as label, the configs found."""
+    out = dict(recipes)
+    for cls_name, cls in DISTILLER_REGISTRY:
+        name = recipe_name(cls)
+        configs = {
+            det: f"{det}_R18_{name}"
+            for det in DETECTORS
+            if os.path.exists(os.path.join(REPO, "configs", "digits", f"{det}_R18_{name}.py"))
+        }
+        if name not in out and configs:
+            out[name] = Method(cls_name, configs)
+    return out
+
+
+METHODS: dict[str, Method] = registered_methods()
 
 
 def applies(method: str, det: str) -> bool:

@@ -1,9 +1,12 @@
 """Distillers: one file per method."""
 
 from .base import DetrPoints, Distiller, DistillInputs, Requirements
+from .crosskd import CrossKD
+from .crosskd_rcnn import CrossKDROI
 from .cwd import CWD
 from .drkd import DRKD
 from .feature_mse import FeatureMSE
+from .fgd import FGD
 from .fgfi import FGFI
 from .hgd import HGD
 from .inputs import ModuleCall
@@ -15,11 +18,14 @@ from .registry import DISTILLER_REGISTRY, find_distiller
 
 __all__ = [
     "CWD",
+    "CrossKD",
+    "CrossKDROI",
     "DISTILLER_REGISTRY",
     "DRKD",
     "DetrPoints",
     "DistillInputs",
     "Distiller",
+    "FGD",
     "FGFI",
     "FeatureMSE",
     "HGD",
