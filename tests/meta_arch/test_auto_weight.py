@@ -236,3 +236,50 @@ def test_the_window_reads_the_device_only_when_it_ends(teacher_ckpt, digits_batc
     # measuring: the step's usual one transfer; the end: one more, for the window's sums
     assert reads[0] == reads[2] == DISTILL_READS
     assert reads[1] == DISTILL_READS | {"distillers/auto_weight.py:_close": 1}
+
+
+# the methods added beside the papers': "auto" sets each one's weight from its own gradients
+AUTO_METHODS = [
+    f"{det}_R18_{m}.py"
+    for det in ("retinanet", "faster_rcnn")
+    for m in ("pkd", "cwd", "mgd", "fgd", "crosskd")
+]
+
+
+@pytest.mark.parametrize("config", AUTO_METHODS)
+def test_auto_puts_each_method_at_its_target_ratio(teacher_ckpt, digits_batch, config):
+    # the weight a one-step window sets is target_ratio times the detection losses' gradient
+    # norm on the student over the terms' on the student and the distiller's own parameters,
+    # both measured here on the same step of the same model at weight 1 (seeded alike: the
+    # ROI sampling and MGD's masks draw from the global generator)
+    from ..conftest import teacher_of
+
+    def build(*weight):
+        cfg = load_cfg(
+            f"digits/{config}",
+            f"model.teacher.weights={teacher_ckpt[teacher_of(config)]}",
+            *weight,
+            "model.distillers.0.warmup_iters=0",
+            "model.distillers.0.auto_window=1",
+        )
+        torch.manual_seed(0)
+        return instantiate(cfg.model).train()
+
+    ref = build("model.distillers.0.loss_weight=1.0")
+    (d,) = ref.distillers
+    torch.manual_seed(1)
+    with EventStorage(0):
+        losses = ref(digits_batch)
+    own = {k for k in losses if k.startswith(f"loss_{d.name}_")}
+    student = [p for n, p in ref.named_parameters() if not n.startswith("distillers.")]
+    trained = student + [p for p in d.parameters() if p.requires_grad]
+    det = sum(v for k, v in losses.items() if k not in own)
+    kd = sum(losses[k] for k in own)
+    d_norm = _norm(torch.autograd.grad(det, student, retain_graph=True, allow_unused=True))
+    r_norm = _norm(torch.autograd.grad(kd, trained, allow_unused=True))
+    model = build(*AUTO)
+    torch.manual_seed(1)
+    _step(model, digits_batch, 0)
+    (auto,) = model.distillers
+    assert not auto.auto.pending
+    assert auto.auto.weight.item() == pytest.approx(auto.target_ratio * d_norm / r_norm, rel=1e-4)
