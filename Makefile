@@ -24,11 +24,11 @@ test: $(SETUP)
 	$(if $(NUMERIC_PASS),OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 		$(PY) -m pytest $(NUMERIC_TESTS) -q --timeout 900 $(PYTEST_ARGS))
 
-# the in-process suite: no test that starts another process (marked `cli` by tests/conftest.py)
-# and no model-zoo sweep; `make test` still runs everything
+# the in-process suite: no test that starts another process (marked `cli` by tests/conftest.py),
+# no sweep or training run marked `slow` and no model-zoo sweep; `make test` runs everything
 test-fast: $(SETUP)
 	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
-		$(PY) -m pytest tests -q --timeout 900 -m "not zoo and not cli" $(PYTEST_ARGS)
+		$(PY) -m pytest tests -q --timeout 900 -m "not zoo and not cli and not slow" $(PYTEST_ARGS)
 
 # every detectron2 model-zoo config as a teacher and every zoo detection LazyConfig as a distilled
 # student (tests/test_model_zoo.py; `make test` runs one per family and format); CI runs it

@@ -193,8 +193,9 @@ def read_json(path: str) -> dict:
         return json.load(f)
 
 
-# The names through which a test starts another Python process (a script run as a user would).
-_PROCESS_RUNNERS = {"run_script", "run_train_net", "run_tool", "subprocess"}
+# The names through which a test starts another Python process (a script run as a user would,
+# or detectron2's ``launch`` of DDP workers).
+_PROCESS_RUNNERS = {"run_script", "run_train_net", "run_tool", "subprocess", "launch"}
 
 
 def _starts_processes(fn, seen: set) -> bool:

@@ -41,6 +41,7 @@ def test_there_are_coco_configs_for_the_papers_pairs():
     } <= set(COCO)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", COCO_CNN)
 def test_coco_config_instantiates_with_strictly_loaded_teacher(name, tmp_path):
     cfg = load_cfg(name)
@@ -186,6 +187,7 @@ TRAINING_CONFIGS = sorted(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINING_CONFIGS)
 def test_training_configs_are_complete(name):
     # a config that lost a re-exported `dataloader` or `optimizer` only fails when trained
@@ -227,6 +229,7 @@ METHOD_CONFIGS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", METHOD_CONFIGS)
 def test_method_configs_derive_from_their_distillation_base(name):
     # one hop: a method config changes the base's distillers (and output), not its student or

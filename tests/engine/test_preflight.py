@@ -40,6 +40,7 @@ def test_untrained_teacher_is_refused(teacher_ckpt, tmp_path):
     assert not (tmp_path / "model_final.pth").exists()  # refused before training
 
 
+@pytest.mark.slow
 def test_passing_preflight_logs_ap_and_trains(teacher_ckpt, tmp_path):
     cfg = distill_cfg(
         "faster_rcnn",

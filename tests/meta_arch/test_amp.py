@@ -19,6 +19,7 @@ DISTILLED = sorted(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DISTILLED)
 def test_bf16_autocast_step_has_same_finite_keys(name, teacher_ckpt, batch_of):
     cfg = load_cfg(f"digits/{name}", f"model.teacher.weights={teacher_ckpt[teacher_of(name)]}")
