@@ -15,12 +15,12 @@ from ..distillers.kinds import Step
 from ..teacher import InputSpec, Teacher
 from ..utils.events import Stopwatch, current_storage
 from ..utils.features import feature_shapes, record_features
-from ..utils.grads import grad_norm, student_parameters
+from .calibration import AutoCalibration
 from .nonfinite import NonFiniteGuard
 from .provided import check_inputs, provide, record_calls
 
 
-class DistillMixin(NonFiniteGuard):
+class DistillMixin(NonFiniteGuard, AutoCalibration):
     """Adds a frozen teacher and a list of distillers to a detectron2 meta-architecture.
 
     The host class must define ``backbone``, ``pixel_mean``, ``pixel_std`` and ``device``.
@@ -218,25 +218,5 @@ class DistillMixin(NonFiniteGuard):
         """The host's last step on its training losses (detection and distillation together):
         the calibration of ``loss_weight="auto"`` distillers still in their window, then the
         ``nonfinite`` policy."""
-        calibrating = [d for d in self.distillers if d.auto is not None and d.auto.pending]
-        if calibrating:
-            self._calibrate(losses, calibrating)
+        self._calibrate_pending(losses)
         return self._guard_nonfinite(losses)
-
-    def _calibrate(self, losses: dict[str, torch.Tensor], distillers: list[Distiller]) -> None:
-        """One step of the ``loss_weight="auto"`` window of each of ``distillers``: the
-        gradient norm of the summed detection losses on the student's parameters, and that of
-        each distiller's unweighted terms on the parameters they train, the student's and the
-        distiller's own (adapters, relation units). Its own count because an adapter starts
-        near zero (FGFI's, std 1e-4): until it has learnt, the terms send the student a small
-        fraction of what they will, and a weight set from the student's share alone would be
-        far too large (docs/distillers.md, "What R counts"). Extra backward passes, one plus
-        one per distiller; the graph is kept for the step's own backward."""
-        own = {k for d in self.distillers for k in d.loss_keys()}
-        detection = [v for k, v in losses.items() if k not in own]
-        student = student_parameters(self)
-        with torch.profiler.record_function("relkd/auto_weight"):
-            det_norm = grad_norm(sum(detection), student)
-            for d in distillers:
-                trained = student + [p for p in d.parameters() if p.requires_grad]
-                d.auto.observe(det_norm, trained, self._iteration())
