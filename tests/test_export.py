@@ -306,7 +306,10 @@ def test_a_mask_rcnn_student_predicts_masks_without_relkd(tmp_path, digits_segm_
     assert result["trace_max_diff"] == 0.0  # masks included
     predictor = result["predictor"]
     with open(predictor["config"]) as f:
-        assert "MASK_ON: true" in f.read()
+        written = f.read()
+    assert "MASK_ON: true" in written
+    # the train mapper's format of digits_det_segm's RLE masks, not detectron2's polygon default
+    assert "MASK_FORMAT: bitmask" in written
     image = tmp_path / "image.pt"
     torch.save(digits_segm_batch[0]["image"], image)
     proc = _without_relkd(f"""

@@ -133,8 +133,10 @@ def write_predictor_config(cfg: Any, model: nn.Module, weights: str, image: torc
 
     from .student import student_config
 
-    test = cfg.dataloader.test if "dataloader" in cfg and "test" in cfg.dataloader else {}
-    ycfg = yacs_config(student_config(cfg.model), test.get("mapper"))
+    loaders = cfg.dataloader if "dataloader" in cfg else {}
+    test, train = loaders.get("test", {}), loaders.get("train", {})
+    mask_format = (train.get("mapper") or {}).get("instance_mask_format")
+    ycfg = yacs_config(student_config(cfg.model), test.get("mapper"), mask_format)
     ycfg.MODEL.DEVICE = "cpu"
     wide = build_model(ycfg).eval()
     state = embed_state(model.state_dict(), wide)

@@ -25,11 +25,14 @@ from .yacs_nodes import NotExpressible, _arg, _cls
 __all__ = ["NotExpressible", "yacs_config"]
 
 
-def yacs_config(model: Any, test_mapper: Any = None):
+def yacs_config(model: Any, test_mapper: Any = None, mask_format: str | None = None):
     """The yacs ``CfgNode`` that builds the plain detector ``model`` (a LazyConfig node of a
     ``RetinaNet``, a Faster R-CNN or a Mask R-CNN on a ResNet-FPN) with ``build_model``, and
     resizes inputs
-    as ``test_mapper`` (the LazyConfig ``dataloader.test.mapper``) does.
+    as ``test_mapper`` (the LazyConfig ``dataloader.test.mapper``) does. ``mask_format``: the
+    ``INPUT.MASK_FORMAT`` the train mapper loads instance masks in (``"bitmask"`` for the RLE
+    masks of ``digits_det_segm``), so that the yacs config trains on the same data; None keeps
+    detectron2's ``"polygon"``.
 
     Raises:
         NotExpressible: a part of the model has no yacs equivalent (it names the part).
@@ -59,6 +62,8 @@ def yacs_config(model: Any, test_mapper: Any = None):
     cfg.MODEL.PIXEL_STD = list(node["pixel_std"])
     cfg.INPUT.FORMAT = _arg(node, "input_format")
     _input(cfg, mapper)
+    if mask_format is not None:
+        cfg.INPUT.MASK_FORMAT = mask_format
     _match_types(cfg, get_cfg())
     return cfg
 
