@@ -4,6 +4,8 @@ meta-architecture cannot provide, by name."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from detectron2.config import LazyCall as L
@@ -211,3 +213,38 @@ def test_inputs_a_host_cannot_provide_are_refused_by_name(config, req, words):
 def test_a_kind_is_registered_once():
     with pytest.raises(ValueError, match="'anchors' is already registered"):
         INPUT_KINDS.register("anchors")(lambda step: None)
+
+
+def test_a_user_distiller_trains_with_train_net(tmp_path, teacher_ckpt):
+    # a user's LazyConfig file, outside configs/, naming the user's class: train_net.py trains
+    # it as it trains relkd's own (the process imports the user's module through the config)
+    from ..conftest import NO_PREFLIGHT, REPO, read_json, run_train_net
+    from ..engine.test_train_net import MINI_EVAL
+
+    base = os.path.join(REPO, "configs", "digits", "retinanet_R18_distill_base.py")
+    config = tmp_path / "retinanet_head_mimic.py"
+    config.write_text(
+        "from detectron2.config import LazyCall as L\n"
+        "from detectron2.config import LazyConfig\n\n"
+        "from tests.distillers.user.head_mimic import HeadMimic\n\n"
+        f"_base = LazyConfig.load({base!r})\n"
+        "model, dataloader, train = _base.model, _base.dataloader, _base.train\n"
+        "optimizer, lr_multiplier = _base.optimizer, _base.lr_multiplier\n"
+        "model.distillers = [L(HeadMimic)(levels=model.head_in_features, loss_weight=2.0)]\n"
+    )
+    out = tmp_path / "run"
+    run_train_net(
+        "--config-file",
+        str(config),
+        f"model.teacher.weights={teacher_ckpt['retinanet']}",
+        NO_PREFLIGHT,
+        "train.max_iter=2",
+        f"train.output_dir={out}",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.num_workers=0",
+        "dataloader.test.num_workers=0",
+        *MINI_EVAL,
+    )
+    summary = read_json(str(out / "summary.json"))
+    assert summary["iterations"] == 2
+    assert summary["last_losses"]["loss_head_mimic_probs"] > 0
