@@ -75,6 +75,22 @@ def names_list(owner: str, what: str, value) -> list[str] | None:
     return list(value)
 
 
+def paired_names(owner: str, student, teacher) -> tuple[list[str], list[str]]:
+    """``(student names, teacher names)`` of a distiller that pairs features in order: both
+    lists as :func:`names_list` reads them, the teacher's defaulting to the student's; refused
+    when the student's is empty or the two differ in length."""
+    student_names = names_list(owner, "student_features", student) or []
+    teacher_names = names_list(owner, "teacher_features", teacher) or student_names
+    if not student_names:
+        raise ValueError(f"{owner}: student_features is empty")
+    if len(student_names) != len(teacher_names):
+        raise ValueError(
+            f"{owner}: {len(student_names)} student features {student_names} but "
+            f"{len(teacher_names)} teacher features {teacher_names}"
+        )
+    return student_names, teacher_names
+
+
 def renamed_arguments(
     owner: str, values: dict[str, object], extra: dict, former: dict[str, str]
 ) -> dict[str, tuple[str, object]]:

@@ -22,15 +22,7 @@ from ..losses.crosskd import giou_kd, quality_focal_kd
 from ..utils.resize import match_size
 from .base import Distiller, DistillInputs, Requirements
 from .checks import check_nonnegative, check_range, check_whole_number
-from .kinds import INPUT_KINDS, Step
 from .registry import DISTILLER_REGISTRY
-
-
-@INPUT_KINDS.register("student_model")
-def student_model(step: Step) -> nn.Module:
-    """The distilling model itself (the student, in training mode); CrossKD reads its head's
-    layout from it once, at the first step."""
-    return step.model
 
 
 @contextmanager

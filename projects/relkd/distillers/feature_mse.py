@@ -12,7 +12,7 @@ from ..losses.distances import masked_mse
 from ..losses.masks import box_foreground_mask
 from ..utils.resize import match_size
 from .base import Distiller, DistillInputs, Requirements
-from .checks import names_list
+from .checks import paired_names
 from .registry import DISTILLER_REGISTRY
 
 
@@ -48,17 +48,9 @@ class FeatureMSE(Distiller):
         **weighting,
     ):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
-        self.student_names = names_list("FeatureMSE", "student_features", student_features)
-        self.teacher_names = (
-            names_list("FeatureMSE", "teacher_features", teacher_features) or self.student_names
+        self.student_names, self.teacher_names = paired_names(
+            "FeatureMSE", student_features, teacher_features
         )
-        if not self.student_names:
-            raise ValueError("FeatureMSE: student_features is empty")
-        if len(self.student_names) != len(self.teacher_names):
-            raise ValueError(
-                f"FeatureMSE: {len(self.student_names)} student features {self.student_names} but "
-                f"{len(self.teacher_names)} teacher features {self.teacher_names}"
-            )
         self.use_adapter = adapter
         self.foreground_mask = foreground_mask
         self.name = name

@@ -11,7 +11,7 @@ method that needs something new registers its provider beside its distiller::
     def _p3_logits(step):
         return step.model.head([step.features["p3"]])[0][0]
 
-The kinds of relkd itself: ``images`` and ``teacher_model`` (here), ``anchors``
+The kinds of relkd itself: ``images``, ``student_model`` and ``teacher_model`` (here), ``anchors``
 (:mod:`relkd.meta_arch.provided`) and ``detr_points`` (:mod:`relkd.meta_arch.dab_detr`).
 """
 
@@ -109,6 +109,13 @@ INPUT_KINDS = InputKinds()
 def _images(step: Step):
     """The student's ``ImageList``."""
     return step.images
+
+
+@INPUT_KINDS.register("student_model")
+def _student_model(step: Step) -> nn.Module:
+    """The distilling model itself (the student, in training mode): its modules' layout, as
+    CrossKD reads its head's."""
+    return step.model
 
 
 @INPUT_KINDS.register("teacher_model")

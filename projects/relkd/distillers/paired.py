@@ -12,7 +12,7 @@ from torch import nn
 from ..layers.adapters import conv_adapter
 from ..utils.resize import match_size
 from .base import Distiller, DistillInputs, Requirements
-from .checks import names_list
+from .checks import paired_names
 
 
 class PairedFeatureDistiller(Distiller):
@@ -40,17 +40,9 @@ class PairedFeatureDistiller(Distiller):
     ):
         super().__init__(loss_weight=loss_weight, warmup_iters=warmup_iters, **weighting)
         owner = type(self).__name__
-        self.student_names = names_list(owner, "student_features", student_features) or []
-        self.teacher_names = (
-            names_list(owner, "teacher_features", teacher_features) or self.student_names
+        self.student_names, self.teacher_names = paired_names(
+            owner, student_features, teacher_features
         )
-        if not self.student_names:
-            raise ValueError(f"{owner}: student_features is empty")
-        if len(self.student_names) != len(self.teacher_names):
-            raise ValueError(
-                f"{owner}: {len(self.student_names)} student features {self.student_names} but "
-                f"{len(self.teacher_names)} teacher features {self.teacher_names}"
-            )
         if len(set(self.student_names)) != len(self.student_names):
             # the terms are named after the student features: a repeated one would share a key
             raise ValueError(f"{owner}: student_features repeats a name: {self.student_names}")

@@ -24,13 +24,13 @@ class DistillMixin(NonFiniteGuard, AutoCalibration):
     """Adds a frozen teacher and a list of distillers to a detectron2 meta-architecture.
 
     The host class must define ``backbone``, ``pixel_mean``, ``pixel_std`` and ``device``.
+    Besides its features, it provides the ``Requirements.inputs`` kinds registered in
+    ``relkd.distillers.INPUT_KINDS`` (this package's own are in :mod:`.provided` and
+    :mod:`.dab_detr`) and the calls of the student submodules that distillers name (recorded
+    by :mod:`.provided`).
     """
 
     provides_detr_points = False  # True where the host hands distillers DETR decoder passes
-
-    # what the host provides besides its features: Requirements.inputs kinds registered in
-    # relkd.distillers.kinds.INPUT_KINDS (this package's are in .provided and .dab_detr), and
-    # the calls of the student submodules that distillers name (recorded by .provided)
 
     @configurable
     def __init__(
