@@ -61,3 +61,40 @@ def test_checkpoints_are_measured_at_their_iteration(teacher_ckpt, digits_batch,
     assert final["detection"] == pytest.approx(det, rel=1e-6)
     assert final["ratio_fgfi"] == pytest.approx(fgfi / det, rel=1e-6)
     assert (tmp_path / "out" / "grad_ratio.png").is_file()
+
+
+def test_from_log_reads_what_the_run_logged(teacher_ckpt, digits_batch, tmp_path):
+    from detectron2.utils.events import JSONWriter
+
+    from .conftest import distill_cfg
+
+    tool = load_tool("grad_ratio")
+    cfg = distill_cfg(
+        "retinanet",
+        teacher_ckpt,
+        "model.distillers.0.warmup_iters=0",
+        "+model.grad_log_period=2",
+    )
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).train()
+    logged = {}
+    writer = JSONWriter(str(tmp_path / "metrics.json"))
+    with EventStorage(0) as storage:
+        for it in range(5):
+            storage.iter = it
+            model(digits_batch)
+            if it % 2 == 0:
+                logged[it] = storage.latest()["relkd/feature_mse/grad_ratio"][0]
+            storage.put_scalar("relkd/feature_mse/auto/grad", 7.0)  # the auto window's key
+            writer.write()
+    writer.close()
+    (result,) = tool.main([str(tmp_path), "--from-log", "--output", str(tmp_path / "out")])
+    assert [p["iteration"] for p in result["points"]] == [0, 2, 4]
+    for p in result["points"]:
+        assert p["ratio_feature_mse"] == logged[p["iteration"]] > 0
+        assert p["feature_mse"] == pytest.approx(p["ratio_feature_mse"] * p["detection"])
+        assert set(p) == {"iteration", "detection", "feature_mse", "ratio_feature_mse"}
+    with pytest.raises(ValueError, match="grad_log_period"):
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "metrics.json").write_text('{"iteration": 0, "loss": 1.0}\n')
+        tool.logged_run(str(tmp_path / "empty"))

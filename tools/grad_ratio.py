@@ -13,6 +13,13 @@ the optimizer's clipping compares with its limit). Medians over the batches go t
 ``grad_ratio.json`` and ``grad_ratio.png`` (ratio against iteration) in ``--output``.
 
     python tools/grad_ratio.py RUN_DIR [RUN_DIR ...] --batches 4 --output output/grad_ratio
+
+``--from-log`` reads instead what a run trained with ``grad_log_period`` logged into its
+``metrics.json`` (``relkd/<name>/grad_ratio``: the weighted terms' gradient on the student's
+parameters alone, on that step's batch, every ``grad_log_period`` iterations), with no model
+built:
+
+    python tools/grad_ratio.py RUN_DIR [RUN_DIR ...] --from-log
 """
 
 from __future__ import annotations
@@ -101,6 +108,31 @@ def measure_run(run: str, batches: int) -> dict:
     return {"run": run, "points": points}
 
 
+def logged_run(run: str) -> dict:
+    """``{"run", "points"}`` as :func:`measure_run`, from the gradient log in the run's
+    ``metrics.json`` (one point per logged iteration; ``detection``, ``<name>`` and
+    ``ratio_<name>`` as logged)."""
+    points = {}
+    with open(os.path.join(run, "metrics.json")) as f:
+        for line in f:
+            row = json.loads(line)
+            for key, value in row.items():
+                m = re.fullmatch(r"relkd/([^/]+)/grad(_ratio)?", key)
+                if key == "relkd/grad/detection":
+                    field = "detection"
+                elif m:  # (not the auto window's relkd/<name>/auto/grad)
+                    field = f"ratio_{m.group(1)}" if m.group(2) else m.group(1)
+                else:
+                    continue
+                points.setdefault(row["iteration"], {"iteration": row["iteration"]})[field] = value
+    if not points:
+        raise ValueError(
+            f"{run}/metrics.json has no relkd/<name>/grad_ratio: train it with "
+            "model.grad_log_period=N (yacs: RELKD.GRAD_LOG_PERIOD), or leave out --from-log"
+        )
+    return {"run": run, "points": [points[i] for i in sorted(points)]}
+
+
 def plot(results: list[dict], path: str) -> None:
     import matplotlib
 
@@ -127,11 +159,16 @@ def main(argv=None) -> list[dict]:
     p.add_argument("runs", nargs="+", help="run directories of distilled configs")
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--output", default=os.path.join(REPO, "output", "grad_ratio"))
+    p.add_argument("--from-log", action="store_true", help="read the runs' grad_log_period log")
     args = p.parse_args(argv)
+    need = "metrics.json" if args.from_log else "config.yaml"
     for run in args.runs:
-        if not os.path.isfile(os.path.join(run, "config.yaml")):
-            p.error(f"{run}: no config.yaml (not a train_net.py run directory)")
-    results = [measure_run(run, args.batches) for run in args.runs]
+        if not os.path.isfile(os.path.join(run, need)):
+            p.error(f"{run}: no {need} (not a train_net.py run directory)")
+    if args.from_log:
+        results = [logged_run(run) for run in args.runs]
+    else:
+        results = [measure_run(run, args.batches) for run in args.runs]
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "grad_ratio.json"), "w") as f:
         json.dump(results, f, indent=1)

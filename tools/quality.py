@@ -8,11 +8,13 @@ with COCOEvaluator on ``digits_det_val``. The script writes, under ``--output-ro
 ``quality.json`` (every run's summary), ``quality.md`` (AP as mean, standard deviation and
 per-seed values, AP50, APs, the gain over the baseline with its 95% confidence interval by
 Welch's t over seeds, whether that interval excludes 0, the fraction of the teacher-student gap
-recovered, s/iter) and
-``quality_ap.png`` (AP per method). A run whose ``summary.json`` exists for the same schedule,
-and whose saved model config equals what its config builds now, is reused, so an interrupted
-invocation continues where it stopped and a changed config trains again (an ``auto`` row
-names its target ratio, so a changed class default trains it again too).
+recovered, s/iter; below it, every method row's verdict Holm-corrected over all the rows of the
+invocation, and each ``loss_weight="auto"`` row against its hand-weighted row:
+``relkd.bench.family``) and ``quality_ap.png`` (AP per method). A run whose ``summary.json``
+exists for the same schedule, and whose saved model config equals what its config builds now, is
+reused, so an interrupted invocation continues where it stopped and a changed config trains
+again (an ``auto`` row names its target ratio, so a changed class default trains it again
+too).
 
 The default schedule, ``cpu``, finishes within 2 hours on a 2-core CPU with ``--jobs 2`` and
 the default three seeds (RetinaNet and Faster R-CNN; 84 min measured); ``full`` is the digits
@@ -40,6 +42,7 @@ import os
 import sys
 import time
 
+from relkd.bench.family import comparisons, family_table
 from relkd.bench.jobs import run_jobs
 from relkd.bench.methods import DETECTORS, METHODS
 from relkd.bench.plan import SCHEDULES, iterations, plan
@@ -152,6 +155,8 @@ def main(argv: list[str] | None = None) -> str:
     run_jobs(jobs, args.jobs)
     results = {det: {k: aggregate(v) for k, v in rows.items()} for det, rows in raw.items()}
     text = table(results)
+    if comparisons(results):
+        text += "\n\n" + family_table(results)
     schedules = "; ".join(
         "{}: teacher {}, students {} iterations".format(det, *iterations(det, args)) for det in raw
     )

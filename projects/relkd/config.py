@@ -49,6 +49,8 @@ def add_relkd_config(cfg: CfgNode) -> None:
             also when ``DISTILLERS`` gives a dotted name).
         RELKD.NONFINITE: ``"raise"`` or ``"skip"`` (see ``DistillMixin``).
         RELKD.MAX_CONSECUTIVE_SKIPS: with ``"skip"``, the most iterations skipped in a row.
+        RELKD.GRAD_LOG_PERIOD: log the distillers' gradient ratios every this many iterations
+            (0: never; see ``DistillRetinaNet``).
     """
     cfg.RELKD = CfgNode()
     cfg.RELKD.TEACHER = CfgNode()
@@ -60,3 +62,4 @@ def add_relkd_config(cfg: CfgNode) -> None:
     cfg.RELKD.DISTILLER_ARGS = CfgNode(new_allowed=True)
     cfg.RELKD.NONFINITE = "raise"
     cfg.RELKD.MAX_CONSECUTIVE_SKIPS = MAX_CONSECUTIVE_SKIPS
+    cfg.RELKD.GRAD_LOG_PERIOD = 0

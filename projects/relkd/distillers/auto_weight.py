@@ -10,6 +10,13 @@ the window and, under DDP, over every rank (one all-reduce), so every rank sets 
 weight. With ``per_term=True`` each term gets a weight of its own, set so that its gradient
 norm is ``target_ratio / n_terms`` times the detection one.
 
+With ``track=K`` (``auto_track`` of a distiller) the weight is not frozen: from then on, the
+iterations whose number modulo ``K`` is below ``window`` form a new window, in which the terms
+keep their current weight while their unweighted gradient norm is measured as before; at its
+end the weight is set again from that window's sums alone. The ratio is then held near
+``target_ratio`` through training, where a frozen weight lets it drift as the detection
+gradient shrinks.
+
 The weight and the window's sums are buffers: checkpoints hold them, ``--resume`` restores
 them (a run resumed in the window continues its sums). A window in which the distiller's
 terms send no gradient at all (every batch without boxes, say) is extended, up to
@@ -46,6 +53,8 @@ class AutoWeight(nn.Module):
         target_ratio: distillation gradient norm / detection gradient norm to aim for (> 0).
         window: iterations measured after the warm-up (>= 1).
         per_term: one weight per term instead of one for all of them.
+        track: 0 (the weight is frozen once set), or the period ``K`` (>= ``window``) of the
+            windows that set it again.
 
     Buffers:
         weight: ``(T,)`` (``T`` = number of terms with ``per_term``, else 1); 0 until set.
@@ -53,11 +62,18 @@ class AutoWeight(nn.Module):
         term_sum: ``(T,)`` the summed distillation gradient norms of the window.
         measured: ``()`` how many batches gave finite norms (a non-finite one is left out).
         seen: ``()`` how many iterations of the window have passed.
-        ready: ``()`` bool, whether ``weight`` is set (and frozen).
+        ready: ``()`` bool, whether ``weight`` is set (frozen unless ``track``).
     """
 
     def __init__(
-        self, owner: str, terms: list[str], *, target_ratio: float, window: int, per_term: bool
+        self,
+        owner: str,
+        terms: list[str],
+        *,
+        target_ratio: float,
+        window: int,
+        per_term: bool,
+        track: int = 0,
     ):
         super().__init__()
         self.owner = owner
@@ -65,6 +81,12 @@ class AutoWeight(nn.Module):
         self.target_ratio = float(target_ratio)
         self.window = int(window)
         self.per_term = bool(per_term)
+        self.track = int(track)
+        if self.track and self.track < self.window:
+            raise ValueError(
+                f"{owner}: auto_track ({self.track}) must be 0 or at least auto_window "
+                f"({self.window}): it is the period of the windows that set the weight again"
+            )
         n = len(self.terms) if self.per_term else 1
         self.register_buffer("weight", torch.zeros(n))
         self.register_buffer("det_sum", torch.zeros((), dtype=torch.float64))
@@ -84,14 +106,13 @@ class AutoWeight(nn.Module):
         """Whether the window has ended and ``weight`` is set (read on the host)."""
         return self._ready
 
-    def weigh(self, terms: dict[str, torch.Tensor], active: bool) -> dict[str, torch.Tensor]:
+    def weigh(
+        self, terms: dict[str, torch.Tensor], active: bool, iteration: int = 0
+    ) -> dict[str, torch.Tensor]:
         """``terms`` (unweighted, ``{term: ()}``) weighted, ``{term: ()}``: by 0 before the
-        warm-up ends and in the window, where the unweighted terms are kept for
-        :meth:`observe`; by ``weight`` after it."""
-        if self._ready:
-            if self.per_term:
-                return {k: v * self.weight[self.terms.index(k)] for k, v in terms.items()}
-            return {k: v * self.weight[0] for k, v in terms.items()}
+        warm-up ends and in the first window, by ``weight`` after it. In a window (the first,
+        or with ``track`` one of the later ones, from ``iteration``) the unweighted terms are
+        kept for :meth:`observe`."""
         if self.pending is not None:
             raise RuntimeError(
                 f"{self.owner}: loss_weight='auto' kept the terms of the previous training step "
@@ -99,8 +120,13 @@ class AutoWeight(nn.Module):
                 "relkd distilling meta-architecture (DistillRetinaNet, DistillRCNN, "
                 "DistillDABDETR), or give it a numeric loss_weight"
             )
-        if active and torch.is_grad_enabled():
+        in_window = not self._ready or (self.track and iteration % self.track < self.window)
+        if active and in_window and torch.is_grad_enabled():
             self.pending = dict(terms)
+        if self._ready:
+            if self.per_term:
+                return {k: v * self.weight[self.terms.index(k)] for k, v in terms.items()}
+            return {k: v * self.weight[0] for k, v in terms.items()}
         return {k: v * 0.0 for k, v in terms.items()}
 
     def observe(self, det_norm: torch.Tensor, params: list[nn.Parameter], iteration: int) -> None:
@@ -124,6 +150,10 @@ class AutoWeight(nn.Module):
         self.seen.fill_(self._seen)
         if self._seen % self.window == 0:  # the end of a window (or of an extension)
             self._close(iteration)
+            if self.track:  # the next window sums afresh
+                for sums in (self.det_sum, self.term_sum, self.measured, self.seen):
+                    sums.zero_()
+                self._seen = 0
 
     def _close(self, iteration: int) -> None:
         """Set the weight from the window's sums, reduced over ranks (every rank calls this at
@@ -135,6 +165,12 @@ class AutoWeight(nn.Module):
         values = sums.tolist()  # the window's one host read
         det, terms, measured = values[0], values[1:-1], int(values[-1])
         if measured == 0 or min(terms) <= 0.0:
+            if self._ready:  # a later window with nothing to measure keeps the weight it has
+                logger.warning(
+                    f"{self.owner}: loss_weight='auto' measured no distillation gradient in its "
+                    f"window up to iteration {iteration}; the weight stays {self.weight.tolist()}"
+                )
+                return
             self._extend(iteration, measured, terms)
             return
         n = len(terms)

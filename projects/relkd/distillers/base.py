@@ -48,6 +48,9 @@ class Distiller(nn.Module):
         per_term: with ``"auto"``, one weight per term (each term's gradient norm is
             ``target_ratio / n_terms`` times the detection one) instead of one weight that
             keeps the relative weights the distiller gives its terms.
+        auto_track: with ``"auto"``, 0 (default): the weight is frozen after its window; ``K``
+            (>= ``auto_window``): a new window every ``K`` iterations sets it again, so that
+            the ratio stays near ``target_ratio`` through training.
     """
 
     name: str = "distiller"
@@ -62,6 +65,7 @@ class Distiller(nn.Module):
         target_ratio: float | None = None,
         auto_window: int = AUTO_WINDOW,
         per_term: bool = False,
+        auto_track: int = 0,
     ):
         super().__init__()
         owner = type(self).__name__
@@ -82,6 +86,7 @@ class Distiller(nn.Module):
         if not isinstance(per_term, bool):
             raise ValueError(f"{owner}: per_term must be True or False, got {per_term!r}")
         self.per_term = per_term
+        self.auto_track = check_whole_number(f"{owner}: auto_track", auto_track)
         self.auto: AutoWeight | None = None  # built by setup() when loss_weight == "auto"
         self._logs: dict[str, torch.Tensor | float] = {}
 
@@ -132,6 +137,7 @@ class Distiller(nn.Module):
                 target_ratio=self.target_ratio,
                 window=self.auto_window,
                 per_term=self.per_term,
+                track=self.auto_track,
             )
 
     def resolve(self, anchor_levels: list[str]) -> None:
@@ -181,7 +187,8 @@ class Distiller(nn.Module):
         ``loss_weight`` (0 in the warm-up), or weighted by :attr:`auto`."""
         terms = self.compute(inputs)
         if self.auto is not None:
-            weighted = self.auto.weigh(terms, active=inputs.iteration >= self.warmup_iters)
+            active = inputs.iteration >= self.warmup_iters
+            weighted = self.auto.weigh(terms, active, inputs.iteration)
         else:
             w = self.weight_at(inputs.iteration)
             weighted = {k: v * w for k, v in terms.items()}

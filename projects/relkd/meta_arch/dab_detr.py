@@ -23,7 +23,7 @@ class DistillDABDETR(DistillMixin, DABDETR):
     Args:
         teacher: a frozen ``DABDETR`` teacher.
         distillers: e.g. ``[KDDETR()]``; feature distillers on backbone stages work too.
-        nonfinite, max_consecutive_skips: see ``DistillRetinaNet``.
+        nonfinite, max_consecutive_skips, grad_log_period: see ``DistillRetinaNet``.
         **kwargs: ``DABDETR``'s keyword arguments.
     """
 

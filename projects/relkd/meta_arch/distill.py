@@ -40,6 +40,7 @@ class DistillMixin(NonFiniteGuard, AutoCalibration):
         distillers: Sequence[Distiller],
         nonfinite: str = "raise",
         max_consecutive_skips: int = MAX_CONSECUTIVE_SKIPS,
+        grad_log_period: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)  # the detector's own constructor
@@ -47,6 +48,7 @@ class DistillMixin(NonFiniteGuard, AutoCalibration):
         self._init_distill(
             teacher, distillers, self._anchor_levels(), nonfinite, max_consecutive_skips
         )
+        self._init_grad_log(grad_log_period)
         self._student_store: dict = {}
         self._student_calls: dict = {}
 
@@ -216,7 +218,8 @@ class DistillMixin(NonFiniteGuard, AutoCalibration):
 
     def _finish_losses(self, losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The host's last step on its training losses (detection and distillation together):
-        the calibration of ``loss_weight="auto"`` distillers still in their window, then the
-        ``nonfinite`` policy."""
+        the calibration of ``loss_weight="auto"`` distillers still in their window, the
+        gradient log of ``grad_log_period``, then the ``nonfinite`` policy."""
         self._calibrate_pending(losses)
+        self._log_grad_ratios(losses)
         return self._guard_nonfinite(losses)

@@ -23,6 +23,9 @@ class DistillRCNN(DistillMixin, GeneralizedRCNN):
             and iteration) or ``"skip"`` (the iteration makes no update and is logged).
         max_consecutive_skips: with ``"skip"``, stop with an error naming the non-finite
             losses when more iterations than this are skipped in a row.
+        grad_log_period: every this many iterations, log the gradient norm that the
+            detection losses and each distiller send into the student, and their ratio
+            (``relkd/<name>/grad_ratio`` in ``metrics.json``); 0 (default): never.
         **kwargs: GeneralizedRCNN's keyword arguments.
     """
 

@@ -72,8 +72,9 @@ def build_distillers(cfg: CfgNode) -> list:
 
 
 def relkd_kwargs(cfg: CfgNode) -> dict:
-    """The ``teacher``, ``distillers``, ``nonfinite`` and ``max_consecutive_skips`` arguments
-    of a distilling meta-architecture, from a yacs config with ``RELKD``."""
+    """The ``teacher``, ``distillers``, ``nonfinite``, ``max_consecutive_skips`` and
+    ``grad_log_period`` arguments of a distilling meta-architecture, from a yacs config with
+    ``RELKD``."""
     if "RELKD" not in cfg:
         raise KeyError(
             f"cfg.MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE!r} needs cfg.RELKD: call "
@@ -84,4 +85,5 @@ def relkd_kwargs(cfg: CfgNode) -> dict:
         "distillers": build_distillers(cfg),
         "nonfinite": cfg.RELKD.NONFINITE,
         "max_consecutive_skips": cfg.RELKD.MAX_CONSECUTIVE_SKIPS,
+        "grad_log_period": cfg.RELKD.GRAD_LOG_PERIOD,
     }
