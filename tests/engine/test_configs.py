@@ -208,11 +208,16 @@ def test_drkd_released_variant_keeps_only_the_relation_term():
 
 
 # configs that swap in another teacher than their base's: FGFI's, PKD's and CWD's paper
-# pairings on COCO (Faster R-CNN R101, which CrossKD's Faster R-CNN config takes too), and the
-# teachers of another detector family
+# pairings on COCO (Faster R-CNN R101, which CrossKD's Faster R-CNN config takes too; their Mask
+# R-CNN configs take the Mask R-CNN R101, as does FGD's, its official Mask R-CNN pairing), and
+# the teachers of another detector family
 TEACHER_SWAPS = {
     "coco/faster_rcnn_R50_fgfi.py",
     "coco/mask_rcnn_R50_fgfi.py",
+    "coco/mask_rcnn_R50_pkd.py",
+    "coco/mask_rcnn_R50_cwd.py",
+    "coco/mask_rcnn_R50_fgd.py",
+    "coco/mask_rcnn_R50_crosskd.py",
     "coco/faster_rcnn_R50_pkd.py",
     "coco/faster_rcnn_R50_cwd.py",
     "coco/faster_rcnn_R50_crosskd.py",
