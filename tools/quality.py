@@ -25,6 +25,7 @@ configs' own schedules and adds DAB-DETR; ``--scale`` multiplies either (a longe
     python tools/quality.py --schedule full --scale 4 --device cuda   # 4x the configs' schedules
     python tools/quality.py --schedule full --student-scale 2 --output-root output/q2  # students 2x
     python tools/quality.py --loss-weight config auto code     # each method's weights three ways
+    python tools/quality.py --detectors mask_rcnn --methods fgfi  # box and mask AP, Mask R-CNN
 
 ``--loss-weight`` adds a row per weighting of each method against the same baseline: the
 configs' hand weights, ``loss_weight="auto"`` and the official code's weights (rows
@@ -45,9 +46,9 @@ import time
 from relkd.bench.family import comparisons, family_table
 from relkd.bench.jobs import run_jobs
 from relkd.bench.methods import DETECTORS, METHODS
-from relkd.bench.plan import SCHEDULES, iterations, plan
+from relkd.bench.plan import DEFAULT_DETECTORS, SCHEDULES, iterations, plan
 from relkd.bench.runs import REPO
-from relkd.bench.tables import aggregate, plot, table
+from relkd.bench.tables import aggregate, mask_table, plot, table
 from relkd.bench.weights import weighting
 
 # the published methods; FeatureMSE and DRKD + HGD-R run when named with --methods
@@ -61,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=sorted(SCHEDULES),
         default="cpu",
         help="cpu: the CPU table within 2 hours (RetinaNet, Faster R-CNN); full: the configs' "
-        "schedules, all three detectors",
+        "schedules, with DAB-DETR; Mask R-CNN (both schedules) when named in --detectors",
     )
     p.add_argument("--detectors", nargs="+", choices=list(DETECTORS), default=None)
     p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(DEFAULT_METHODS))
@@ -128,7 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--scale and --student-scale must be > 0, got {args.scale}, {args.student_scale}")
     known = SCHEDULES[args.schedule]
     if args.detectors is None:
-        args.detectors = list(known)
+        args.detectors = list(DEFAULT_DETECTORS[args.schedule])
     missing = [d for d in args.detectors if d not in known]
     if missing:
         p.error(f"--schedule {args.schedule} has no schedule for {missing}; use --schedule full")
@@ -155,6 +156,9 @@ def main(argv: list[str] | None = None) -> str:
     run_jobs(jobs, args.jobs)
     results = {det: {k: aggregate(v) for k, v in rows.items()} for det, rows in raw.items()}
     text = table(results)
+    masks = mask_table(results)
+    if masks:
+        text += "\n\nMask AP (COCOEvaluator segm):\n\n" + masks
     if comparisons(results):
         text += "\n\n" + family_table(results)
     schedules = "; ".join(

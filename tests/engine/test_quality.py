@@ -76,6 +76,63 @@ def test_table_gain_ci_and_gap_recovered(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def _masked(box_ap: float, mask_ap: float) -> dict:
+    return {"results": {"bbox": {"AP": box_ap}, "segm": {"AP": mask_ap}}, "sec_per_iter": 1.0}
+
+
+def test_mask_ap_is_aggregated_and_tabled_beside_the_box_ap():
+    results = {
+        "faster_rcnn": {  # no masks: no mask row
+            "teacher": tables.aggregate([_run(10.0)]),
+            "baseline": tables.aggregate([_run(4.0), _run(5.0)]),
+        },
+        "mask_rcnn": {
+            "teacher": tables.aggregate([_masked(30.0, 25.0)]),
+            "baseline": tables.aggregate(
+                [_masked(20.0, 15.0), _masked(21.0, 16.0), _masked(22.0, 17.0)]
+            ),
+            "fgfi": tables.aggregate(
+                [_masked(24.0, 18.0), _masked(25.0, 19.0), _masked(26.0, 20.0)]
+            ),
+        },
+    }
+    fgfi = results["mask_rcnn"]["fgfi"]
+    assert fgfi["AP"] == pytest.approx(25.0) and fgfi["mask_AP"] == pytest.approx(19.0)
+    assert fgfi["mask_AP_all"] == [18.0, 19.0, 20.0] and fgfi["mask_AP_std"] == pytest.approx(1.0)
+    assert results["faster_rcnn"]["baseline"]["mask_AP"] is None
+    lines = tables.mask_table(results).splitlines()
+    assert len(lines) == 2 + 3  # header, then the teacher, baseline and FGFI of Mask R-CNN only
+    row = [c.strip() for c in lines[-1].split("|")[1:-1]]
+    # +3 mask AP; equal spreads of 1 over 3 seeds: the half-width of test_welch_ci_hand_computed
+    half = 2.776445 * (2 / 3) ** 0.5
+    assert row[:7] == ["mask_rcnn", "FGFI", "3", "19.00", "1.00", "18.00, 19.00, 20.00", "+3.00"]
+    assert row[7] == f"[{3 - half:+.2f}, {3 + half:+.2f}]"
+    assert tables.mask_table({"faster_rcnn": results["faster_rcnn"]}) == ""
+
+
+def test_mask_rcnn_runs_only_when_named(quality, monkeypatch):
+    log = []
+    _fake_runs(monkeypatch, log)
+    assert quality.parse_args([]).detectors == ["retinanet", "faster_rcnn"]
+    assert quality.parse_args(["--schedule", "full"]).detectors == [
+        "retinanet",
+        "faster_rcnn",
+        "dab_detr",
+    ]
+    args = quality.parse_args(
+        ["--detectors", "mask_rcnn", "--methods", "fgfi", "pkd", "--jobs", "1"]
+    )
+    jobs, raw = table_plan.plan(args)
+    run_jobs(jobs, args.jobs)
+    teacher, student = table_plan.SCHEDULES["cpu"]["mask_rcnn"]
+    assert ("mask_rcnn/teacher", None, teacher, ()) in log
+    assert sorted(raw["mask_rcnn"]) == ["baseline", "fgfi", "pkd", "teacher"]
+    from relkd.bench.methods import student_config
+
+    assert student_config("mask_rcnn", "pkd") == "configs/digits/mask_rcnn_R18_pkd.py"
+    assert table_plan.teacher_name("mask_rcnn") == "mask_rcnn_R50_teacher"
+
+
 def test_loss_scale_splits_detection_and_distillation(teacher_ckpt):
     mod = load_tool("loss_scale")
     rows = mod.main(

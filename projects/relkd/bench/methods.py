@@ -20,8 +20,15 @@ from ..distillers import DISTILLER_REGISTRY
 from .runs import REPO
 
 # the detector families of the digits configs, with their names in tables
-DETECTORS = {"retinanet": "RetinaNet", "faster_rcnn": "Faster R-CNN", "dab_detr": "DAB-DETR"}
+DETECTORS = {
+    "retinanet": "RetinaNet",
+    "faster_rcnn": "Faster R-CNN",
+    "dab_detr": "DAB-DETR",
+    "mask_rcnn": "Mask R-CNN",
+}
 CNN = ("retinanet", "faster_rcnn")
+# the CNN methods' detectors: Mask R-CNN takes each method's Faster R-CNN distillers
+CNN_MASK = (*CNN, "mask_rcnn")
 
 
 @dataclass(frozen=True)
@@ -77,23 +84,23 @@ _DRKD_CODE = (
 # relkd's recipes, in the order of tools/quality.py's --methods choices: those of one registered
 # distiller (keyed by its name) and the compositions and variants below them
 RECIPES: dict[str, Method] = {
-    "feature_mse": Method("FeatureMSE", _digits("feature_mse", *CNN), demo=True),
+    "feature_mse": Method("FeatureMSE", _digits("feature_mse", *CNN_MASK), demo=True),
     "fgfi": Method(
         "FGFI",
-        _digits("fgfi", *CNN),
-        code_weights={det: _FGFI_CODE for det in CNN},
+        _digits("fgfi", *CNN_MASK),
+        code_weights={det: _FGFI_CODE for det in CNN_MASK},
         default=True,
         demo=True,
     ),
     "drkd": Method(
         "DRKD",
-        _digits("drkd", *CNN),
+        _digits("drkd", *CNN_MASK),
         code_weights={"retinanet": _DRKD_CODE},
         cost=1.6,
         default=True,
         demo=True,
     ),
-    "hgd": Method("HGD-R", _digits("hgd", *CNN), default=True, demo=True),
+    "hgd": Method("HGD-R", _digits("hgd", *CNN_MASK), default=True, demo=True),
     "drkd_hgd": Method("DRKD + HGD-R", _digits("drkd_hgd", *CNN), cost=1.7),
     # DRKD as the official single-stage file runs it: the relation term alone, RetinaNet only
     "drkd_released": Method(
@@ -109,20 +116,22 @@ RECIPES: dict[str, Method] = {
     "kd_detr": Method("KD-DETR", _digits("kd_detr", "dab_detr"), cost=2.0, default=True),
     # the feature methods users compare against; their digits weights were scaled from the
     # official ones by the start-of-training gradient ratio (each config's docstring)
-    "pkd": Method("PKD", _digits("pkd", *CNN), code_weights={"retinanet": _weight(10.0)}),
-    "cwd": Method("CWD", _digits("cwd", *CNN), code_weights={det: _weight(10.0) for det in CNN}),
+    "pkd": Method("PKD", _digits("pkd", *CNN_MASK), code_weights={"retinanet": _weight(10.0)}),
+    "cwd": Method(
+        "CWD", _digits("cwd", *CNN_MASK), code_weights={det: _weight(10.0) for det in CNN_MASK}
+    ),
     "mgd": Method(
         "MGD",
-        _digits("mgd", *CNN),
-        code_weights={"retinanet": _weight(2e-5), "faster_rcnn": _weight(5e-7)},
+        _digits("mgd", *CNN_MASK),
+        code_weights={"retinanet": _weight(2e-5), **{d: _weight(5e-7) for d in CNN_MASK[1:]}},
         cost=1.2,
     ),
     # FGD's digits configs keep the official part weights; RetinaNet's scales them all by 2e-3
-    "fgd": Method("FGD", _digits("fgd", *CNN), code_weights={"retinanet": _weight(1.0)}),
+    "fgd": Method("FGD", _digits("fgd", *CNN_MASK), code_weights={"retinanet": _weight(1.0)}),
     # CrossKD: the paper's weights (1) restored on RetinaNet, whose digits config sets
     # loss_weight 16; the Faster R-CNN variant is relkd's design, at 1 already
     "crosskd": Method(
-        "CrossKD", _digits("crosskd", *CNN), code_weights={"retinanet": _weight(1.0)}
+        "CrossKD", _digits("crosskd", *CNN_MASK), code_weights={"retinanet": _weight(1.0)}
     ),
 }
 

@@ -63,12 +63,19 @@ def bbox(summary: dict) -> dict:
     return summary.get("results", {}).get("bbox", {})
 
 
+def segm(summary: dict) -> dict:
+    """The mask metrics of a run (COCOEvaluator's ``segm``; empty for a box-only model)."""
+    return summary.get("results", {}).get("segm", {})
+
+
 def aggregate(runs: list[dict]) -> dict:
-    """Mean, sample standard deviation and range (max - min) over seeds of AP, AP50, APs, each
-    seed's value (``<k>_all``); median s/iter."""
+    """Mean, sample standard deviation and range (max - min) over seeds of the box AP, AP50,
+    APs and of the mask AP (``mask_AP``; ``None`` without masks), each seed's value
+    (``<k>_all``); median s/iter."""
     out = {"n": len(runs)}
-    for k in ("AP", "AP50", "APs"):
-        vals = [bbox(r)[k] for r in runs if k in bbox(r)]
+    for k, metrics in (("AP", bbox), ("AP50", bbox), ("APs", bbox), ("mask_AP", segm)):
+        name = k.removeprefix("mask_")
+        vals = [metrics(r)[name] for r in runs if name in metrics(r)]
         out[k] = statistics.mean(vals) if vals else None
         out[k + "_std"] = statistics.stdev(vals) if len(vals) > 1 else None
         out[k + "_range"] = (max(vals) - min(vals)) if len(vals) > 1 else None
@@ -132,6 +139,37 @@ def table(results: dict) -> str:
                 f"{'-' if gap is None else f'{gap:.0%}'} | {_fmt(agg['sec_per_iter'], 3)} |"
             )
     return "\n".join(lines)
+
+
+def mask_table(results: dict) -> str:
+    """Markdown table of the mask AP of every detector whose runs have masks (Mask R-CNN): per
+    row its mean, standard deviation and per-seed values, and the gain over the baseline with
+    its 95% Welch CI; ``""`` when no run has masks."""
+    lines = []
+    for det, rows in results.items():
+        base = rows.get("baseline", {}).get("mask_AP_all", [])
+        for key, agg in rows.items():
+            if agg.get("mask_AP") is None:
+                continue
+            gain = ci = None
+            if not is_teacher(key) and key != "baseline" and base:
+                gain = agg["mask_AP"] - statistics.mean(base)
+                ci = welch_ci(agg["mask_AP_all"], base)
+            seeds = ", ".join(f"{v:.2f}" for v in agg["mask_AP_all"])
+            ci_text = "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+            lines.append(
+                f"| {det} | {label(key)} | {agg['n']} | {_fmt(agg['mask_AP'], 2)} | "
+                f"{_fmt(agg['mask_AP_std'], 2)} | {seeds} | {_fmt(gain, 2, signed=True)} | "
+                f"{ci_text} |"
+            )
+    if not lines:
+        return ""
+    head = [
+        "| detector | model | seeds | mask AP | mask AP std | mask AP per seed | gain (mask AP) "
+        "| 95% CI of gain (Welch) |",
+        "|---|---|---:|---:|---:|---|---:|---|",
+    ]
+    return "\n".join(head + lines)
 
 
 def plot(results: dict, path: str) -> None:
