@@ -12,18 +12,24 @@ from __future__ import annotations
 from .tables import is_teacher, label, row_method, welch_ci
 from .verdict import Comparison, decide
 
+# the metrics compared, with the suffix of their comparisons' keys: box AP, and the mask AP of
+# detectors that predict masks
+METRICS = (("AP_all", ""), ("mask_AP_all", " (mask AP)"))
+
 
 def comparisons(results: dict) -> list[Comparison]:
-    """One :class:`~relkd.bench.verdict.Comparison` per method row with two seeds or more on
-    both sides, keyed ``"<detector>/<row>"``, in the table's order."""
+    """One :class:`~relkd.bench.verdict.Comparison` per method row and metric with two seeds or
+    more on both sides, keyed ``"<detector>/<row>"`` for the box AP and ``"<detector>/<row>
+    (mask AP)"`` for the mask AP, in the table's order."""
     out = []
     for det, rows in results.items():
-        base = rows["baseline"]["AP_all"]
         for key, agg in rows.items():
             if is_teacher(key) or key == "baseline":
                 continue
-            if len(agg["AP_all"]) >= 2 and len(base) >= 2:
-                out.append(Comparison(f"{det}/{key}", agg["AP_all"], base))
+            for metric, suffix in METRICS:
+                base = rows["baseline"].get(metric, [])
+                if len(agg.get(metric, [])) >= 2 and len(base) >= 2:
+                    out.append(Comparison(f"{det}/{key}{suffix}", agg[metric], base))
     return out
 
 
@@ -65,8 +71,9 @@ def family_table(results: dict) -> str:
     ]
     for d in decided:
         det, key = d["key"].split("/", 1)
+        key, _, metric = key.partition(" ")
         lines.append(
-            f"| {det} | {label(key)} | {d['gain']:+.2f} | {d['p']:.3g} | {d['level']:.4f} | "
+            f"| {det} | {label(key)}{' ' + metric if metric else ''} | {d['gain']:+.2f} | {d['p']:.3g} | {d['level']:.4f} | "
             f"[{d['low']:+.2f}, {d['high']:+.2f}] | {d['verdict']} |"
         )
     autos = auto_against_hand(results)
