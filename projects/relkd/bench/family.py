@@ -72,8 +72,9 @@ def family_table(results: dict) -> str:
     for d in decided:
         det, key = d["key"].split("/", 1)
         key, _, metric = key.partition(" ")
+        name = f"{label(key)} {metric}".rstrip()
         lines.append(
-            f"| {det} | {label(key)}{' ' + metric if metric else ''} | {d['gain']:+.2f} | {d['p']:.3g} | {d['level']:.4f} | "
+            f"| {det} | {name} | {d['gain']:+.2f} | {d['p']:.3g} | {d['level']:.4f} | "
             f"[{d['low']:+.2f}, {d['high']:+.2f}] | {d['verdict']} |"
         )
     autos = auto_against_hand(results)
