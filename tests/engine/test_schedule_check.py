@@ -45,3 +45,7 @@ def test_an_auto_weight_is_announced_with_its_window():
         f"{AUTO_TARGET_RATIO:g}; measured in the 20 iterations after the warm-up, weight 0 "
         "until then), active in iterations 10-99 (90 of 100)"
     ]
+    tracked = SimpleNamespace(distillers=[FeatureMSE(loss_weight="auto", auto_track=250)])
+    assert "until then, measured again in the first 20 of every 250 iterations)" in (
+        distiller_schedule(tracked, 1000)[0]
+    )

@@ -46,7 +46,12 @@ def _weight(d) -> str:
     if d.loss_weight != "auto":
         return f"{d.loss_weight:g}"
     per = ", one per term" if d.per_term else ""
+    track = (
+        f", measured again in the first {d.auto_window} of every {d.auto_track} iterations"
+        if d.auto_track
+        else ""
+    )
     return (
         f"auto (target_ratio {d.target_ratio:g}{per}; measured in the {d.auto_window} "
-        "iterations after the warm-up, weight 0 until then)"
+        f"iterations after the warm-up, weight 0 until then{track})"
     )
