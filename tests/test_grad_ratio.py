@@ -88,7 +88,9 @@ def test_from_log_reads_what_the_run_logged(teacher_ckpt, digits_batch, tmp_path
             storage.put_scalar("relkd/feature_mse/auto/grad", 7.0)  # the auto window's key
             writer.write()
     writer.close()
-    (result,) = tool.main([str(tmp_path), "--from-log", "--output", str(tmp_path / "out")])
+    out = str(tmp_path / "out")
+    (result,) = tool.main([str(tmp_path), "--from-log", "--smooth", "3", "--output", out])
+    assert (tmp_path / "out" / "grad_ratio.png").is_file()
     assert [p["iteration"] for p in result["points"]] == [0, 2, 4]
     for p in result["points"]:
         assert p["ratio_feature_mse"] == logged[p["iteration"]] > 0
@@ -98,3 +100,9 @@ def test_from_log_reads_what_the_run_logged(teacher_ckpt, digits_batch, tmp_path
         (tmp_path / "empty").mkdir()
         (tmp_path / "empty" / "metrics.json").write_text('{"iteration": 0, "loss": 1.0}\n')
         tool.logged_run(str(tmp_path / "empty"))
+
+
+def test_running_median_is_centred_and_cut_at_the_ends():
+    tool = load_tool("grad_ratio")
+    assert tool.running_median([1.0, 9.0, 2.0, 8.0, 3.0], 3) == [5.0, 2.0, 8.0, 3.0, 5.5]
+    assert tool.running_median([4.0, 1.0], 1) == [4.0, 1.0]

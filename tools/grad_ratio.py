@@ -19,7 +19,10 @@ the optimizer's clipping compares with its limit). Medians over the batches go t
 parameters alone, on that step's batch, every ``grad_log_period`` iterations), with no model
 built:
 
-    python tools/grad_ratio.py RUN_DIR [RUN_DIR ...] --from-log
+    python tools/grad_ratio.py RUN_DIR [RUN_DIR ...] --from-log --smooth 9
+
+(``--smooth N``: a running median of N points over the faint raw ones; one step's ratio varies
+several-fold from batch to batch.)
 """
 
 from __future__ import annotations
@@ -133,7 +136,15 @@ def logged_run(run: str) -> dict:
     return {"run": run, "points": [points[i] for i in sorted(points)]}
 
 
-def plot(results: list[dict], path: str) -> None:
+def running_median(values: list[float], n: int) -> list[float]:
+    """The median of each value's window of ``n`` points centred on it (cut at the ends)."""
+    half = n // 2
+    return [statistics.median(values[max(0, i - half) : i + half + 1]) for i in range(len(values))]
+
+
+def plot(results: list[dict], path: str, smooth: int = 1) -> None:
+    """The ratio of every distiller of every run against iterations, on a log scale; with
+    ``smooth`` > 1 the points are faint and a running median of ``smooth`` points is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,10 +152,17 @@ def plot(results: list[dict], path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for res in results:
-        ratios = [k for k in res["points"][0] if k.startswith("ratio_")] if res["points"] else []
+        ratios = sorted({k for p in res["points"] for k in p if k.startswith("ratio_")})
         for key in ratios:
-            its = [p["iteration"] for p in res["points"]]
-            ax.plot(its, [p[key] for p in res["points"]], "o-", label=os.path.basename(res["run"]))
+            points = [p for p in res["points"] if p.get(key, 0) > 0]
+            its, vals = [p["iteration"] for p in points], [p[key] for p in points]
+            name = os.path.basename(res["run"].rstrip("/"))
+            if smooth > 1:
+                (line,) = ax.plot(its, running_median(vals, smooth), "-", label=name)
+                ax.plot(its, vals, ".", color=line.get_color(), alpha=0.3)
+            else:
+                ax.plot(its, vals, "o-", label=name)
+    ax.axhline(1.0, color="grey", lw=0.5)
     ax.set_xlabel("iteration")
     ax.set_ylabel("distillation / detection gradient norm")
     ax.set_yscale("log")
@@ -160,6 +178,9 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--output", default=os.path.join(REPO, "output", "grad_ratio"))
     p.add_argument("--from-log", action="store_true", help="read the runs' grad_log_period log")
+    p.add_argument(
+        "--smooth", type=int, default=1, help="draw a running median of this many points"
+    )
     args = p.parse_args(argv)
     need = "metrics.json" if args.from_log else "config.yaml"
     for run in args.runs:
@@ -172,7 +193,7 @@ def main(argv=None) -> list[dict]:
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "grad_ratio.json"), "w") as f:
         json.dump(results, f, indent=1)
-    plot(results, os.path.join(args.output, "grad_ratio.png"))
+    plot(results, os.path.join(args.output, "grad_ratio.png"), args.smooth)
     return results
 
 
