@@ -124,9 +124,12 @@ class AutoWeight(nn.Module):
         if active and in_window and torch.is_grad_enabled():
             self.pending = dict(terms)
         if self._ready:
+            # a copy: a tracking window's end sets the buffer in place during this step, and
+            # the step's backward still needs the weight it multiplied by
+            weight = self.weight.clone()
             if self.per_term:
-                return {k: v * self.weight[self.terms.index(k)] for k, v in terms.items()}
-            return {k: v * self.weight[0] for k, v in terms.items()}
+                return {k: v * weight[self.terms.index(k)] for k, v in terms.items()}
+            return {k: v * weight[0] for k, v in terms.items()}
         return {k: v * 0.0 for k, v in terms.items()}
 
     def observe(self, det_norm: torch.Tensor, params: list[nn.Parameter], iteration: int) -> None:
