@@ -27,9 +27,8 @@ from .weights import row_keys, weight_overrides
 # The RetinaNet teacher keeps the configs' 2,500 iterations (the cheaper teacher, and the
 # demo's); Faster R-CNN's detector learns fastest and takes the larger cut. DAB-DETR has no CPU
 # schedule: on a CPU its full one alone takes about 3.4 core-hours for a 1.7-AP baseline.
-# Mask R-CNN (on digits_det_segm) trains only when named in --detectors: its steps cost about
-# three Faster R-CNN ones (the mask head on every foreground ROI), so it has Faster R-CNN's
-# schedules but stays out of the default tables.
+# Mask R-CNN (digits_det_segm) has Faster R-CNN's schedules but runs only when named in
+# --detectors: a step costs about three Faster R-CNN ones (the mask head on every foreground ROI)
 SCHEDULES = {
     "full": {
         "retinanet": (2500, 1000),
