@@ -8,6 +8,7 @@ import pytest
 import torch
 from detectron2.utils.events import EventStorage
 
+from relkd.distillers.auto_weight import MAX_WINDOWS
 from relkd.distillers.base import AUTO_TARGET_RATIO
 
 from .test_auto_weight import FGFI, _model, _norm, _step, _without_boxes
@@ -95,3 +96,16 @@ def test_bad_track_periods_are_refused(teacher_ckpt, track, words):
             "model.distillers.0.auto_window=2",
             f"+model.distillers.0.auto_track={track}",
         )
+
+
+def test_a_first_window_that_never_measures_still_stops_the_run(teacher_ckpt, digits_batch):
+    # tracking restarts the sums after each window that set the weight, not after an extension
+    # of the first window: that one still counts towards MAX_WINDOWS and then stops the run
+    model = _model(teacher_ckpt, *TRACK, config=FGFI)
+    empty = _without_boxes(digits_batch)
+    for i in range(MAX_WINDOWS - 1):
+        _step(model, empty, i)
+        assert not model.distillers[0].auto.is_set
+    assert model.distillers[0].auto.seen.item() == MAX_WINDOWS - 1
+    with pytest.raises(RuntimeError, match="fgfi: loss_weight='auto' measured no distillation"):
+        _step(model, empty, MAX_WINDOWS - 1)

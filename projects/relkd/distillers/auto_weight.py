@@ -153,7 +153,9 @@ class AutoWeight(nn.Module):
         self.seen.fill_(self._seen)
         if self._seen % self.window == 0:  # the end of a window (or of an extension)
             self._close(iteration)
-            if self.track:  # the next window sums afresh
+            # once the weight is set, each tracking window sums afresh; before, an extended
+            # first window keeps its sums and its count towards MAX_WINDOWS
+            if self.track and self._ready:
                 for sums in (self.det_sum, self.term_sum, self.measured, self.seen):
                     sums.zero_()
                 self._seen = 0

@@ -39,9 +39,8 @@ class AutoCalibration:
         if self._iteration() % period:
             return
         with torch.profiler.record_function("relkd/grad_log"):
-            own = {k for d in self.distillers for k in d.loss_keys()}
             student = student_parameters(self)
-            norms = [grad_norm(sum(v for k, v in losses.items() if k not in own), student)]
+            norms = [grad_norm(self._detection_loss(losses), student)]
             for d in self.distillers:
                 terms = [losses[k] for k in d.loss_keys() if k in losses]
                 norms.append(grad_norm(sum(terms), student) if terms else norms[0] * 0)
@@ -52,6 +51,11 @@ class AutoCalibration:
             storage.put_scalar(f"relkd/{d.name}/grad", value, smoothing_hint=False)
             if det > 0:  # no ratio on a step whose detection losses send nothing
                 storage.put_scalar(f"relkd/{d.name}/grad_ratio", value / det, smoothing_hint=False)
+
+    def _detection_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The sum of the step's losses that no distiller emits: the detector's own."""
+        own = {k for d in self.distillers for k in d.loss_keys()}
+        return sum(v for k, v in losses.items() if k not in own)
 
     def _calibrate_pending(self, losses: dict[str, torch.Tensor]) -> None:
         """One window step of every ``loss_weight="auto"`` distiller still in its window
@@ -69,11 +73,9 @@ class AutoCalibration:
         fraction of what they will, and a weight set from the student's share alone would be
         far too large (docs/distillers.md, "What R counts"). Extra backward passes, one plus
         one per distiller; the graph is kept for the step's own backward."""
-        own = {k for d in self.distillers for k in d.loss_keys()}
-        detection = [v for k, v in losses.items() if k not in own]
         student = student_parameters(self)
         with torch.profiler.record_function("relkd/auto_weight"):
-            det_norm = grad_norm(sum(detection), student)
+            det_norm = grad_norm(self._detection_loss(losses), student)
             for d in distillers:
                 trained = student + [p for p in d.parameters() if p.requires_grad]
                 d.auto.observe(det_norm, trained, self._iteration())
