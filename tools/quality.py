@@ -112,6 +112,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --converged: add the rule's extension seeds to undecided comparisons",
     )
     p.add_argument(
+        "--length",
+        type=int,
+        default=None,
+        help="with --converged: the students' schedule L in iterations (default: the configs' "
+        "train.max_iter, 8000); the curve runs at L/4 and L/2",
+    )
+    p.add_argument(
         "--cores",
         nargs="+",
         type=int,
@@ -121,6 +128,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     folder = "converged" if args.converged else "quality"
     args.output_root = args.output_root or os.path.join(REPO, "output", folder)
+    if args.length is not None and (not args.converged or args.length < 4):
+        p.error(f"--length needs --converged and at least 4 iterations, got {args.length}")
     if args.converged:
         return args
     if args.jobs is None:
@@ -147,7 +156,7 @@ def main(argv: list[str] | None = None) -> str:
         os.makedirs(args.output_root, exist_ok=True)
         cores = args.cores or list(range(os.cpu_count() or 1))
         dets = args.detectors or converged.DETECTORS
-        text = converged.main(args.output_root, dets, args.extend, cores)
+        text = converged.main(args.output_root, dets, args.extend, cores, args.length)
         print("\n" + text, flush=True)
         return text
     os.makedirs(args.output_root, exist_ok=True)

@@ -501,6 +501,24 @@ def test_converged_plan_splits_the_seeds_between_two_teachers(tmp_path):
     assert len(ext["retinanet"]["baseline"][L]) == 6 and len(ext["retinanet"]["fgfi"][L]) == 4
 
 
+def test_converged_plan_at_another_length(tmp_path, quality):
+    import queue
+
+    # L = 16,000 instead of the configs' 8,000: the curve moves with it, the teachers do not,
+    # and FGFI's warm-up (400 of the config's 8,000) doubles as the learning-rate steps do
+    jobs, runs = converged.plan(str(tmp_path), ["faster_rcnn"], {}, queue.Queue(), length=16000)
+    by_key = {j.key: j for j in jobs}
+    assert sorted(runs["faster_rcnn"]["drkd"]) == [4000, 8000, 16000]
+    assert by_key["faster_rcnn/teacher/A"].fn.args[2][0] == "train.max_iter=8000"
+    over = by_key["faster_rcnn/fgfi/16000/101"].fn.args[2]
+    assert over[:2] == ["train.max_iter=16000", "train.seed=101"]
+    assert "model.distillers.0.warmup_iters=800" in over
+    assert "model.distillers.0.warmup_iters=200" in by_key["faster_rcnn/fgfi/4000/100"].fn.args[2]
+    assert quality.parse_args(["--converged", "--length", "16000"]).length == 16000
+    with pytest.raises(SystemExit):
+        quality.parse_args(["--length", "16000"])  # only the comparison at convergence has an L
+
+
 def test_converged_verdict_waits_for_the_whole_family(tmp_path):
     import queue
 

@@ -99,16 +99,19 @@ def commits(runs: dict) -> set[str]:
     return found
 
 
-def plan(root: str, detectors, extended: dict, cores: queue.Queue) -> tuple[list, dict]:
+def plan(
+    root: str, detectors, extended: dict, cores: queue.Queue, length: int | None = None
+) -> tuple[list, dict]:
     """Every job, and ``runs[det]``: ``{"teacher": {name: dir}, arm: {iters: [(seed, dir,
     teacher name or None)]}}``. ``extended``: ``{det: [method, ...]}`` whose extension seeds
-    run, with the baseline's."""
+    run, with the baseline's. ``length``: the students' schedule L (default: the configs'
+    ``train.max_iter``); the curve's points and the warm-ups follow it, the teachers do not."""
     from .jobs import Job
     from .runs import warmup_overrides
 
     jobs, runs = [], {}
     for det in detectors:
-        L, t_iters = max_iter(det, "baseline"), max_iter(det, "teacher")
+        L, t_iters = length or max_iter(det, "baseline"), max_iter(det, "teacher")
         runs[det] = {"teacher": {}}
         for name, seed in TEACHERS.items():
             out = teacher_dir(root, det, name)
@@ -182,11 +185,12 @@ def verdicts(results: dict, runs: dict) -> list[dict]:
     return decide(comps)
 
 
-def main(root: str, detectors, extend: bool, cores: list[int]) -> str:
+def main(root: str, detectors, extend: bool, cores: list[int], length: int | None = None) -> str:
     """Run (or reuse) the testbed's runs, one per core of ``cores`` at a time, and write
     ``converged.md``, ``converged.json`` and ``converged_curve.png`` under ``root``; with
     ``extend``, once the family is complete, add the pre-declared seeds of every comparison the
-    rule leaves undecided (once: the choice is saved in ``extension.json``)."""
+    rule leaves undecided (once: the choice is saved in ``extension.json``). ``length``: the
+    students' schedule L, as :func:`plan`."""
     from .jobs import run_jobs
 
     free: queue.Queue = queue.Queue()
@@ -199,7 +203,7 @@ def main(root: str, detectors, extend: bool, cores: list[int]) -> str:
     if os.path.isfile(decided):
         with open(decided) as f:
             extended = json.load(f)
-    jobs, runs = plan(root, detectors, extended, free)
+    jobs, runs = plan(root, detectors, extended, free, length)
     run_jobs(jobs, len(cores))
     results = collect(runs)
     rows = verdicts(results, runs)
@@ -211,7 +215,7 @@ def main(root: str, detectors, extend: bool, cores: list[int]) -> str:
         with open(decided, "w") as f:
             json.dump(extended, f)
         if extended:
-            jobs, runs = plan(root, detectors, extended, free)
+            jobs, runs = plan(root, detectors, extended, free, length)
             run_jobs(jobs, len(cores))
             results = collect(runs)
             rows = verdicts(results, runs)
