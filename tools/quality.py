@@ -119,6 +119,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "train.max_iter, 8000); the curve runs at L/4 and L/2",
     )
     p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="with --converged: train nothing, report the runs finished so far (the baseline's "
+        "plateau fixes L before any method trains)",
+    )
+    p.add_argument(
         "--cores",
         nargs="+",
         type=int,
@@ -130,6 +136,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.output_root = args.output_root or os.path.join(REPO, "output", folder)
     if args.length is not None and (not args.converged or args.length < 4):
         p.error(f"--length needs --converged and at least 4 iterations, got {args.length}")
+    if args.report_only and not args.converged:
+        p.error("--report-only reports the comparison at convergence: add --converged")
     if args.converged:
         return args
     if args.jobs is None:
@@ -156,7 +164,9 @@ def main(argv: list[str] | None = None) -> str:
         os.makedirs(args.output_root, exist_ok=True)
         cores = args.cores or list(range(os.cpu_count() or 1))
         dets = args.detectors or converged.DETECTORS
-        text = converged.main(args.output_root, dets, args.extend, cores, args.length)
+        text = converged.main(
+            args.output_root, dets, args.extend, cores, args.length, not args.report_only
+        )
         print("\n" + text, flush=True)
         return text
     os.makedirs(args.output_root, exist_ok=True)

@@ -519,6 +519,39 @@ def test_converged_plan_at_another_length(tmp_path, quality):
         quality.parse_args(["--length", "16000"])  # only the comparison at convergence has an L
 
 
+def test_converged_report_only_trains_nothing_and_reports_the_plateau(tmp_path, monkeypatch):
+    import queue
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("--report-only trained a run")
+
+    monkeypatch.setattr(runs, "train_run", no_training)
+    _, planned = converged.plan(str(tmp_path), ["retinanet"], {}, queue.Queue(), length=16000)
+    baseline = planned["retinanet"]["baseline"]
+    finished = {16000: {100: 50.0, 101: 51.0, 102: 52.0}, 8000: {100: 49.0, 102: 50.0}}
+    for iters, aps in finished.items():
+        for seed, out, _ in baseline[iters]:
+            if seed in aps:
+                os.makedirs(out)
+                with open(os.path.join(out, "summary.json"), "w") as f:
+                    json.dump({"results": {"bbox": {"AP": aps[seed]}}}, f)
+    text = converged.main(str(tmp_path), ["retinanet"], True, [0], length=16000, train=False)
+    # three of the four seeds at L: the plateau is not read yet
+    assert "| 49.50 | 51.00 | +1.50 | - (3/4 seeds at L, 2/2 at L/2) | - |" in text
+    finish = baseline[16000][3][1]
+    os.makedirs(finish)
+    with open(os.path.join(finish, "summary.json"), "w") as f:
+        json.dump({"results": {"bbox": {"AP": 53.0}}}, f)
+    text = converged.main(str(tmp_path), ["retinanet"], True, [0], length=16000, train=False)
+    # the baseline's mean at L (51.5) against L/2 (49.5): 2.0 AP, more than the plateau's 1.5;
+    # no teacher has finished, and the family is incomplete: no verdict
+    assert "| retinanet | - | - | 49.50 | 51.50 | +2.00 | no | - |" in text
+    assert "| retinanet | fgfi | - | - | - |  |" in text and "verdict" not in text
+    assert not os.path.exists(os.path.join(tmp_path, "extension.json"))
+    with open(os.path.join(tmp_path, "converged.md")) as f:
+        assert f.read() == text + "\n"
+
+
 def test_converged_verdict_waits_for_the_whole_family(tmp_path):
     import queue
 

@@ -185,12 +185,20 @@ def verdicts(results: dict, runs: dict) -> list[dict]:
     return decide(comps)
 
 
-def main(root: str, detectors, extend: bool, cores: list[int], length: int | None = None) -> str:
+def main(
+    root: str,
+    detectors,
+    extend: bool,
+    cores: list[int],
+    length: int | None = None,
+    train: bool = True,
+) -> str:
     """Run (or reuse) the testbed's runs, one per core of ``cores`` at a time, and write
     ``converged.md``, ``converged.json`` and ``converged_curve.png`` under ``root``; with
     ``extend``, once the family is complete, add the pre-declared seeds of every comparison the
     rule leaves undecided (once: the choice is saved in ``extension.json``). ``length``: the
-    students' schedule L, as :func:`plan`."""
+    students' schedule L, as :func:`plan`. ``train=False`` trains nothing: the report of the
+    runs finished so far (the baseline's plateau, to fix L before any method trains)."""
     from .jobs import run_jobs
 
     free: queue.Queue = queue.Queue()
@@ -204,10 +212,11 @@ def main(root: str, detectors, extend: bool, cores: list[int], length: int | Non
         with open(decided) as f:
             extended = json.load(f)
     jobs, runs = plan(root, detectors, extended, free, length)
-    run_jobs(jobs, len(cores))
+    if train:
+        run_jobs(jobs, len(cores))
     results = collect(runs)
     rows = verdicts(results, runs)
-    if extend and rows and not os.path.isfile(decided):
+    if extend and train and rows and not os.path.isfile(decided):
         for r in rows:
             if r["verdict"] == "undecided":
                 det, method = r["key"].split("/")

@@ -17,7 +17,7 @@ def _fmt(x, signed: bool = False) -> str:
 def report(results: dict, rows: list[dict]) -> str:
     """Markdown: the teachers, the baseline's plateau and the teacher's lead over it, the
     learning curve (mean AP per arm and schedule) and the verdict table."""
-    from .converged import METHODS
+    from .converged import CURVE, METHODS, SEEDS
 
     out = [
         "| detector | teacher A AP | teacher B AP | baseline L/2 | baseline L | L - L/2 "
@@ -30,7 +30,12 @@ def report(results: dict, rows: list[dict]) -> str:
         teachers = [v for v in arms["teacher"].values() if v is not None]
         lead = None if not teachers or full is None else sum(teachers) / len(teachers) - full
         step = None if half is None or full is None else full - half
-        plateau = "-" if step is None else ("yes" if abs(step) <= 1.5 else "no")
+        # the plateau is read once the rule's seeds have finished: 4 at L, 2 at L/2
+        n_half, n_full = len(arms["baseline"][its[-2]]), len(arms["baseline"][its[-1]])
+        if n_full < len(SEEDS) or n_half < len(CURVE[0.5]):
+            plateau = f"- ({n_full}/{len(SEEDS)} seeds at L, {n_half}/{len(CURVE[0.5])} at L/2)"
+        else:
+            plateau = "yes" if abs(step) <= 1.5 else "no"
         out.append(
             f"| {det} | {_fmt(arms['teacher']['A'])} | {_fmt(arms['teacher']['B'])} | "
             f"{_fmt(half)} | {_fmt(full)} | {_fmt(step, True)} | {plateau} | {_fmt(lead, True)} |"
