@@ -4,6 +4,7 @@ waits for the whole family."""
 
 import json
 import os
+import queue
 
 import pytest
 
@@ -12,15 +13,14 @@ from relkd.bench import converged, runs
 from ..conftest import load_tool
 
 
-@pytest.fixture(scope="module")
-def quality():
-    """The script, for its command line."""
-    return load_tool("quality")
+def _finish(out: str, ap: float) -> None:
+    """A finished run's summary, as ``train_net.py`` writes it (box AP only)."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump({"results": {"bbox": {"AP": ap}}}, f)
 
 
 def test_converged_plan_splits_the_seeds_between_two_teachers(tmp_path):
-    import queue
-
     jobs, runs = converged.plan(str(tmp_path), ["retinanet"], {}, queue.Queue())
     by_key = {j.key: j for j in jobs}
     assert {"retinanet/teacher/A", "retinanet/teacher/B"} <= set(by_key)
@@ -46,9 +46,7 @@ def test_converged_plan_splits_the_seeds_between_two_teachers(tmp_path):
     assert len(ext["retinanet"]["baseline"][L]) == 6 and len(ext["retinanet"]["fgfi"][L]) == 4
 
 
-def test_converged_plan_at_another_length(tmp_path, quality):
-    import queue
-
+def test_converged_plan_at_another_length(tmp_path):
     # L = 16,000 instead of the configs' 8,000: the curve moves with it, the teachers do not,
     # and FGFI's warm-up (400 of the config's 8,000) doubles as the learning-rate steps do
     jobs, runs = converged.plan(str(tmp_path), ["faster_rcnn"], {}, queue.Queue(), length=16000)
@@ -59,14 +57,13 @@ def test_converged_plan_at_another_length(tmp_path, quality):
     assert over[:2] == ["train.max_iter=16000", "train.seed=101"]
     assert "model.distillers.0.warmup_iters=800" in over
     assert "model.distillers.0.warmup_iters=200" in by_key["faster_rcnn/fgfi/4000/100"].fn.args[2]
+    quality = load_tool("quality")
     assert quality.parse_args(["--converged", "--length", "16000"]).length == 16000
     with pytest.raises(SystemExit):
         quality.parse_args(["--length", "16000"])  # only the comparison at convergence has an L
 
 
 def test_converged_report_only_trains_nothing_and_reports_the_plateau(tmp_path, monkeypatch):
-    import queue
-
     def no_training(*args, **kwargs):
         raise AssertionError("--report-only trained a run")
 
@@ -77,16 +74,11 @@ def test_converged_report_only_trains_nothing_and_reports_the_plateau(tmp_path, 
     for iters, aps in finished.items():
         for seed, out, _ in baseline[iters]:
             if seed in aps:
-                os.makedirs(out)
-                with open(os.path.join(out, "summary.json"), "w") as f:
-                    json.dump({"results": {"bbox": {"AP": aps[seed]}}}, f)
+                _finish(out, aps[seed])
     text = converged.main(str(tmp_path), ["retinanet"], True, [0], length=16000, train=False)
     # three of the four seeds at L: the plateau is not read yet
     assert "| 49.50 | 51.00 | +1.50 | - (3/4 seeds at L, 2/2 at L/2) | - |" in text
-    finish = baseline[16000][3][1]
-    os.makedirs(finish)
-    with open(os.path.join(finish, "summary.json"), "w") as f:
-        json.dump({"results": {"bbox": {"AP": 53.0}}}, f)
+    _finish(baseline[16000][3][1], 53.0)
     text = converged.main(str(tmp_path), ["retinanet"], True, [0], length=16000, train=False)
     # the baseline's mean at L (51.5) against L/2 (49.5): 2.0 AP, more than the plateau's 1.5;
     # no teacher has finished, and the family is incomplete: no verdict
@@ -98,25 +90,18 @@ def test_converged_report_only_trains_nothing_and_reports_the_plateau(tmp_path, 
 
 
 def test_converged_verdict_waits_for_the_whole_family(tmp_path):
-    import queue
-
     _, runs = converged.plan(str(tmp_path), ["retinanet"], {}, queue.Queue())
     L = converged.max_iter("retinanet", "baseline")
     offsets = {"baseline": 0.0, "fgfi": 3.0, "drkd": -2.0, "hgd": 0.1}
 
-    def finish(out, ap):
-        os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "summary.json"), "w") as f:
-            json.dump({"results": {"bbox": {"AP": ap}}}, f)
-
     for name, out in runs["retinanet"]["teacher"].items():
-        finish(out, 60.0 + (name == "B"))
+        _finish(out, 60.0 + (name == "B"))
     for arm, points in runs["retinanet"].items():
         if arm == "teacher":
             continue
         for iters, rows in points.items():
             for seed, out, _ in rows:
-                finish(out, 50.0 + offsets[arm] + iters / L + (seed % 3) * 0.2)
+                _finish(out, 50.0 + offsets[arm] + iters / L + (seed % 3) * 0.2)
     results = converged.collect(runs)
     rows = converged.verdicts(results, runs)
     assert [r["key"] for r in rows] == ["retinanet/fgfi", "retinanet/drkd", "retinanet/hgd"]
